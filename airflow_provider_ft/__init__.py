@@ -1,0 +1,76 @@
+"""Apache Airflow provider for the OpenAI fine-tuning API.
+
+This module is imported by Airflow's providers manager at start-up and by every DAG file that
+imports an operator, so it must stay cheap: no Airflow, HTTP or simulator imports here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+CONN_TYPE = "openai_fine_tuning"
+DEFAULT_CONN_ID = "openai_default"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow's providers manager (``apache_airflow_provider`` entry point)."""
+    return {
+        "package-name": "airflow-provider-ft",
+        "name": "OpenAI Fine-Tuning",
+        "description": "Run OpenAI fine-tuning jobs from Airflow: upload training data, create, "
+        "wait for (deferrable) and cancel jobs; with an offline simulator of the API.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "OpenAI Fine-Tuning",
+                "external-doc-url": "https://platform.openai.com/docs/guides/fine-tuning",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "OpenAI Fine-Tuning",
+                "python-modules": ["airflow_provider_ft.hooks.fine_tuning"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_ft.hooks.fine_tuning.FineTuningHook",
+                "hook-name": "OpenAI Fine-Tuning",
+                # Read by Airflow >= 3.2 without importing the hook; 2.x uses the hook's form methods.
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "API key", "host": "Base URL"},
+                    "placeholders": {
+                        "host": "https://api.openai.com/v1",
+                        "password": "sk-...",
+                    },
+                },
+                "conn-fields": {
+                    "organization": {
+                        "label": "Organization",
+                        "description": "Sent as the OpenAI-Organization header (optional).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "project": {
+                        "label": "Project",
+                        "description": "Sent as the OpenAI-Project header (optional).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "description": "Per-request timeout.",
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries on 408/409/429/5xx, timeouts and connection errors.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                    },
+                },
+            }
+        ],
+    }

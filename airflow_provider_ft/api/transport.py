@@ -1,0 +1,359 @@
+"""Sending ``ApiRequest``s: over a ``requests.Session`` (sync) or a shared ``httpx.AsyncClient`` (async).
+
+Both transports share request preparation, response interpretation and the retry loop's decisions
+(``policy.RetryState``); only the I/O calls differ. Heavy imports (requests, httpx) happen when a
+transport is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_ft import __version__
+from airflow_provider_ft.api.config import ClientConfig
+from airflow_provider_ft.api.endpoints import ApiRequest
+from airflow_provider_ft.api.errors import FineTuningApiError, ResponseFormatError, error_from_response
+from airflow_provider_ft.api.policy import Failure, Outcome, RetryPolicy, RetryState
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"airflow-provider-ft/{__version__}"
+# Bound on requests in flight per event loop: past ~32, httpcore's pool bookkeeping grows with
+# queued requests x connections and stalls the triggerer's loop (see README, Performance).
+MAX_IN_FLIGHT = 32
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    method: str
+    url: str
+    headers: dict[str, str]
+    params: list[tuple[str, str]]
+    json: Mapping[str, Any] | None
+    data: dict[str, str] | None
+    files: dict[str, tuple[str, bytes, str]] | None
+
+    def __repr__(self) -> str:  # headers hold the key
+        return f"PreparedCall({self.method} {self.url})"
+
+
+def prepare(config: ClientConfig, req: ApiRequest) -> PreparedCall:
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **config.auth_headers()}
+    files = None
+    data = None
+    if req.upload is not None:
+        files = {"file": (req.upload.filename, req.upload.content, req.upload.content_type)}
+        data = dict(req.form)
+    return PreparedCall(
+        method=req.method,
+        url=config.base_url + req.path,
+        headers=headers,
+        params=list(req.params),
+        json=req.json,
+        data=data,
+        files=files,
+    )
+
+
+def redact(text: str, config: ClientConfig) -> str:
+    """Remove the key from text that came from outside (server messages, library errors)."""
+    key = config.api_key.reveal()
+    return text.replace(key, "***") if key else text
+
+
+def interpret(
+    req: ApiRequest, config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes
+) -> Any:
+    """Decode a 2xx body as JSON or raise the mapped error for anything else."""
+    if 200 <= status < 300:
+        if not body:
+            return {}
+        try:
+            return json.loads(body)
+        except ValueError:
+            snippet = redact(body[:120].decode("utf-8", "replace"), config)
+            raise ResponseFormatError(
+                f"the API answered HTTP {status} with a body that is not JSON: {snippet!r}. Check that "
+                f"the connection's base URL ({config.base_url}) is the API root (it usually ends in /v1).",
+                status=status,
+                request_id=_request_id(headers),
+                operation=req.operation,
+            ) from None
+    err = error_from_response(status, headers, body, operation=req.operation, resource=req.resource)
+    err.api_message = redact(err.api_message, config)
+    err.args = (redact(str(err), config),)
+    return _raise(err)
+
+
+def _raise(err: Exception) -> Any:
+    raise err
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == "x-request-id":
+            return value
+    return None
+
+
+def _transport_error(
+    req: ApiRequest, config: ClientConfig, failure: Failure, exc: BaseException
+) -> FineTuningApiError:
+    what = {
+        Failure.CONNECT: "could not connect to",
+        Failure.TIMEOUT: "got no answer in time from",
+        Failure.DISCONNECT: "lost the connection to",
+    }[failure]
+    maybe = failure is not Failure.CONNECT and not req.idempotent
+    message = redact(f"{what} {config.base_url} ({type(exc).__name__}: {exc})", config)
+    if failure is Failure.TIMEOUT:
+        message += f"; the timeout is {config.timeout:g}s (connection extra 'timeout')"
+    return FineTuningApiError(message, operation=req.operation, maybe_committed=maybe)
+
+
+def _log_retry(req: ApiRequest, outcome: Outcome, delay: float, state: RetryState) -> None:
+    why = (
+        f"HTTP {outcome.status}"
+        if outcome.status is not None
+        else (outcome.failure.value if outcome.failure else "?")
+    )
+    log.warning(
+        "%s: %s; retrying in %.1fs (retry %d of at most %d)",
+        req.operation,
+        why,
+        delay,
+        state.retries,
+        state.policy.max_retries,
+    )
+
+
+_RETRY = object()  # sentinel: the step asks for another attempt
+
+
+def after_answer(
+    req: ApiRequest,
+    config: ClientConfig,
+    state: RetryState,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> tuple[Any, float | None]:
+    """One answer received: ``(result, None)`` when done, ``(_RETRY, delay)`` to retry; raises otherwise."""
+    if 200 <= status < 300:
+        return interpret(req, config, status, headers, body), None
+    outcome = Outcome(status=status, headers=headers)
+    delay = state.next_delay(outcome)
+    if delay is None:
+        try:
+            interpret(req, config, status, headers, body)
+        except FineTuningApiError as err:
+            err.maybe_committed = outcome.maybe_processed and not req.idempotent
+            raise
+    assert delay is not None
+    _log_retry(req, outcome, delay, state)
+    return _RETRY, delay
+
+
+def after_failure(
+    req: ApiRequest, config: ClientConfig, state: RetryState, failure: Failure, exc: BaseException
+) -> float:
+    """One attempt failed below HTTP: the delay before retrying, or raise the mapped error."""
+    outcome = Outcome(failure=failure)
+    delay = state.next_delay(outcome)
+    if delay is None:
+        raise _transport_error(req, config, failure, exc) from None
+    _log_retry(req, outcome, delay, state)
+    return delay
+
+
+def _policy_for(config: ClientConfig, policy: RetryPolicy | None) -> RetryPolicy:
+    if policy is None:
+        return RetryPolicy(max_retries=config.max_retries)
+    return policy
+
+
+# --- sync -----------------------------------------------------------------------------------------
+
+
+def _classify_requests_error(exc: BaseException) -> Failure:
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Failure.CONNECT
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Failure.TIMEOUT
+    # A refused or unresolvable connection never sent anything; a dropped one may have.
+    chain: BaseException | None = exc
+    seen = 0
+    while chain is not None and seen < 10:
+        name = type(chain).__name__
+        if name in ("NewConnectionError", "NameResolutionError", "ConnectionRefusedError"):
+            return Failure.CONNECT
+        reason = getattr(chain, "reason", None)
+        if isinstance(reason, BaseException) and type(reason).__name__ in (
+            "NewConnectionError",
+            "NameResolutionError",
+        ):
+            return Failure.CONNECT
+        nxt = chain.args[0] if chain.args and isinstance(chain.args[0], BaseException) else None
+        chain = nxt or chain.__cause__ or chain.__context__
+        seen += 1
+    return Failure.DISCONNECT
+
+
+class SyncTransport:
+    """Blocking transport for workers. One pooled ``requests.Session`` per transport."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        policy: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import requests
+
+        self.config = config
+        self.policy = _policy_for(config, policy)
+        self.session = session or requests.Session()
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"SyncTransport(base_url={self.config.base_url!r})"
+
+    def send(self, req: ApiRequest) -> Any:
+        import requests
+
+        call = prepare(self.config, req)
+        state = self.policy.start(idempotent=req.idempotent)
+        while True:
+            try:
+                resp = self.session.request(
+                    call.method,
+                    call.url,
+                    headers=call.headers,
+                    params=call.params or None,
+                    json=call.json,
+                    data=call.data,
+                    files=call.files,
+                    timeout=(min(CONNECT_TIMEOUT, self.config.timeout), self.config.timeout),
+                )
+            except requests.exceptions.RequestException as exc:
+                self._sleep(after_failure(req, self.config, state, _classify_requests_error(exc), exc))
+                continue
+            result, delay = after_answer(
+                req, self.config, state, resp.status_code, dict(resp.headers), resp.content
+            )
+            if delay is None:
+                return result
+            self._sleep(delay)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+# --- async ----------------------------------------------------------------------------------------
+
+
+class _LoopClient:
+    def __init__(self) -> None:
+        import httpx
+
+        limits = httpx.Limits(
+            max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT, keepalive_expiry=60.0
+        )
+        self.client = httpx.AsyncClient(limits=limits, follow_redirects=False)
+        self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+
+# One client per event loop (the triggerer runs all triggers on one loop): connections are pooled
+# across triggers, and a client never crosses loops.
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = weakref.WeakKeyDictionary()
+
+
+def _loop_client() -> _LoopClient:
+    loop = asyncio.get_running_loop()
+    client = _loop_clients.get(loop)
+    if client is None or client.client.is_closed:
+        client = _LoopClient()
+        _loop_clients[loop] = client
+    return client
+
+
+async def aclose_loop_client() -> None:
+    """Close this loop's shared client (tests, benchmarks, shutdown)."""
+    client = _loop_clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.client.aclose()
+
+
+def _classify_httpx_error(exc: BaseException) -> Failure:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return Failure.CONNECT
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure.TIMEOUT
+    return Failure.DISCONNECT
+
+
+class AsyncTransport:
+    """Non-blocking transport for triggers, on the loop's shared ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        policy: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.policy = _policy_for(config, policy)
+        self._client = client
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"AsyncTransport(base_url={self.config.base_url!r})"
+
+    async def send(self, req: ApiRequest) -> Any:
+        import httpx
+
+        call = prepare(self.config, req)
+        state = self.policy.start(idempotent=req.idempotent)
+        timeout = httpx.Timeout(self.config.timeout, connect=min(CONNECT_TIMEOUT, self.config.timeout))
+        while True:
+            shared = _loop_client()
+            client = self._client or shared.client
+            try:
+                async with shared.slots:
+                    resp = await client.request(
+                        call.method,
+                        call.url,
+                        headers=call.headers,
+                        params=list(call.params) or None,  # type: ignore[arg-type]
+                        json=call.json,
+                        data=call.data,
+                        files=call.files,
+                        timeout=timeout,
+                    )
+            except httpx.TransportError as exc:
+                await self._sleep(after_failure(req, self.config, state, _classify_httpx_error(exc), exc))
+                continue
+            result, delay = after_answer(
+                req, self.config, state, resp.status_code, dict(resp.headers), resp.content
+            )
+            if delay is None:
+                return result
+            await self._sleep(delay)
