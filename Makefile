@@ -37,12 +37,12 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check airflow_provider_ft dags tests bench
-	$(VENV)/bin/ruff format --check airflow_provider_ft
+	$(VENV)/bin/ruff check airflow_provider_ft dags tests tools bench
+	$(VENV)/bin/ruff format --check airflow_provider_ft dags tests tools
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m airflow_provider_ft.demo
+	$(VENV)/bin/python tools/demo.py
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench

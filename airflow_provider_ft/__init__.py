@@ -35,6 +35,28 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_ft.hooks.fine_tuning"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "OpenAI Fine-Tuning",
+                "python-modules": [
+                    "airflow_provider_ft.operators.fine_tuning",
+                    "airflow_provider_ft.operators.files",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "OpenAI Fine-Tuning",
+                "python-modules": ["airflow_provider_ft.sensors.fine_tuning"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "OpenAI Fine-Tuning",
+                "python-modules": ["airflow_provider_ft.triggers.fine_tuning"],
+            }
+        ],
+        "extra-links": ["airflow_provider_ft.links.FineTuningJobLink"],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

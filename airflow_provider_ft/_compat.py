@@ -13,16 +13,53 @@ from airflow import __version__ as AIRFLOW_VERSION
 AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 if AIRFLOW_V_3:
-    from airflow.sdk import BaseHook
+    from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk import BaseOperator as BaseOperator
+    from airflow.sdk import BaseOperatorLink as BaseOperatorLink
+    from airflow.sdk import BaseSensorOperator as BaseSensorOperator
+    from airflow.sdk import PokeReturnValue as PokeReturnValue
+    from airflow.sdk import conf as conf
+    from airflow.sdk.exceptions import AirflowSensorTimeout as AirflowSensorTimeout
+    from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
+    from airflow.sdk.execution_time.xcom import XCom as XCom
     from airflow.sdk.log import mask_secret as _mask_secret
 else:  # Airflow 2.11
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+    from airflow.configuration import conf as conf  # type: ignore[no-redef,assignment]
+    from airflow.exceptions import AirflowSensorTimeout as AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import AirflowSkipException as AirflowSkipException  # type: ignore[no-redef,attr-defined]
+    from airflow.hooks.base import BaseHook as BaseHook  # type: ignore[no-redef,attr-defined]
+    from airflow.models.baseoperator import BaseOperator as BaseOperator  # type: ignore[no-redef,attr-defined]
+    from airflow.models.baseoperatorlink import (  # type: ignore[no-redef,attr-defined]
+        BaseOperatorLink as BaseOperatorLink,
+    )
+    from airflow.models.xcom import XCom as XCom  # type: ignore[no-redef,attr-defined]
+    from airflow.sensors.base import (  # type: ignore[no-redef,attr-defined,assignment]
+        BaseSensorOperator as BaseSensorOperator,
+    )
+    from airflow.sensors.base import PokeReturnValue as PokeReturnValue  # type: ignore[no-redef,attr-defined]
     from airflow.utils.log.secrets_masker import mask_secret as _mask_secret  # type: ignore[no-redef]
+
+# Task context: a TypedDict on 3.x, a Mapping on 2.x; operators only index it.
+Context = Any
+
+
+def default_deferrable() -> bool:
+    """The ``[operators] default_deferrable`` setting, read when an operator is built."""
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
 def mask_secret(value: str) -> None:
     """Register a value with Airflow's secrets masker so task and triggerer logs redact it."""
     _mask_secret(value)
+
+
+def object_storage_path(uri: str) -> Any:
+    """An ``ObjectStoragePath`` for a URI (imported only when a task reads remote data)."""
+    if AIRFLOW_V_3:
+        from airflow.sdk import ObjectStoragePath
+    else:
+        from airflow.io.path import ObjectStoragePath  # type: ignore[no-redef]
+    return ObjectStoragePath(uri)
 
 
 async def aget_connection(conn_id: str) -> Any:

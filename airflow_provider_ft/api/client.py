@@ -72,34 +72,26 @@ class FineTuningClient:
         page = Page.from_api(self._send(endpoints.list_jobs(after, limit, metadata)), "fine-tuning jobs")
         return ListResult([FineTuningJob.from_api(j) for j in page.data], page.has_more)
 
-    def iter_jobs(
-        self, metadata: Mapping[str, str] | None = None, page_size: int = 100
-    ) -> Iterator[FineTuningJob]:
+    def iter_jobs(self, metadata: Mapping[str, str] | None = None, page_size: int = 100) -> Iterator[FineTuningJob]:
         for item in iterate(
             self._send, lambda after: endpoints.list_jobs(after, page_size, metadata), "fine-tuning jobs"
         ):
             yield FineTuningJob.from_api(item)
 
     # events and checkpoints
-    def list_events(
-        self, job_id: str, after: str | None = None, limit: int | None = None
-    ) -> ListResult[JobEvent]:
+    def list_events(self, job_id: str, after: str | None = None, limit: int | None = None) -> ListResult[JobEvent]:
         page = Page.from_api(self._send(endpoints.list_events(job_id, after, limit)), "job events")
         return ListResult([JobEvent.from_api(e) for e in page.data], page.has_more)
 
     def iter_events(self, job_id: str, page_size: int = 100) -> Iterator[JobEvent]:
         """All events, newest first."""
-        for item in iterate(
-            self._send, lambda after: endpoints.list_events(job_id, after, page_size), "job events"
-        ):
+        for item in iterate(self._send, lambda after: endpoints.list_events(job_id, after, page_size), "job events"):
             yield JobEvent.from_api(item)
 
     def events_since(self, job_id: str, last_seen_id: str | None, page_size: int = 100) -> list[JobEvent]:
         """Events newer than ``last_seen_id`` in chronological order, fetching no page past it."""
         newer = NewerThan(last_seen_id)
-        for item in iterate(
-            self._send, lambda after: endpoints.list_events(job_id, after, page_size), "job events"
-        ):
+        for item in iterate(self._send, lambda after: endpoints.list_events(job_id, after, page_size), "job events"):
             if not newer.take(item):
                 break
         return [JobEvent.from_api(e) for e in newer.chronological()]
@@ -129,9 +121,7 @@ class FineTuningClient:
         page = Page.from_api(self._send(req), "checkpoint permissions")
         return ListResult([CheckpointPermission.from_api(p) for p in page.data], page.has_more)
 
-    def create_checkpoint_permission(
-        self, checkpoint: str, project_ids: list[str]
-    ) -> list[CheckpointPermission]:
+    def create_checkpoint_permission(self, checkpoint: str, project_ids: list[str]) -> list[CheckpointPermission]:
         page = Page.from_api(
             self._send(endpoints.create_checkpoint_permission(checkpoint, project_ids)),
             "checkpoint permissions",
@@ -175,9 +165,7 @@ class FineTuningClient:
         return ListResult([FileObject.from_api(f) for f in page.data], page.has_more)
 
     def iter_files(self, purpose: str | None = None, page_size: int = 1000) -> Iterator[FileObject]:
-        for item in iterate(
-            self._send, lambda after: endpoints.list_files(purpose, after, page_size), "files"
-        ):
+        for item in iterate(self._send, lambda after: endpoints.list_files(purpose, after, page_size), "files"):
             yield FileObject.from_api(item)
 
     def delete_file(self, file_id: str) -> bool:
@@ -206,9 +194,7 @@ class AsyncFineTuningClient:
     async def cancel_job(self, job_id: str) -> FineTuningJob:
         return FineTuningJob.from_api(await self.transport.send(endpoints.cancel_job(job_id)))
 
-    async def events_since(
-        self, job_id: str, last_seen_id: str | None, page_size: int = 100
-    ) -> list[JobEvent]:
+    async def events_since(self, job_id: str, last_seen_id: str | None, page_size: int = 100) -> list[JobEvent]:
         newer = NewerThan(last_seen_id)
         async for item in aiterate(
             self.transport.send, lambda after: endpoints.list_events(job_id, after, page_size), "job events"

@@ -61,9 +61,7 @@ def _page_params(after: str | None, limit: int | None, max_limit: int = 100) -> 
 
 def create_job(body: Mapping[str, Any]) -> ApiRequest:
     """createFineTuningJob: POST /fine_tuning/jobs."""
-    return ApiRequest(
-        "POST", "/fine_tuning/jobs", "create fine-tuning job", json=dict(body), idempotent=False
-    )
+    return ApiRequest("POST", "/fine_tuning/jobs", "create fine-tuning job", json=dict(body), idempotent=False)
 
 
 def list_jobs(

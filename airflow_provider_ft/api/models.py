@@ -75,9 +75,7 @@ class JobError:
     def from_api(cls, obj: dict[str, Any] | None) -> JobError | None:
         if not obj:
             return None
-        return cls(
-            code=obj.get("code"), message=str(obj.get("message") or "no message"), param=obj.get("param")
-        )
+        return cls(code=obj.get("code"), message=str(obj.get("message") or "no message"), param=obj.get("param"))
 
     def describe(self) -> str:
         text = self.message
@@ -249,9 +247,7 @@ class Page:
         obj = _expect_object(value, f"list of {kind}")
         data = _require(obj, "data", f"list of {kind}")
         if not isinstance(data, list):
-            raise ResponseFormatError(
-                f"the list of {kind} has a non-list 'data' field", operation=f"listing {kind}"
-            )
+            raise ResponseFormatError(f"the list of {kind} has a non-list 'data' field", operation=f"listing {kind}")
         return cls(data=data, has_more=bool(obj.get("has_more", False)))
 
     @property

@@ -47,9 +47,7 @@ class Paginator:
         return page.data
 
 
-def iterate(
-    send: Callable[[ApiRequest], Any], make_request: MakeRequest, kind: str
-) -> Iterator[dict[str, Any]]:
+def iterate(send: Callable[[ApiRequest], Any], make_request: MakeRequest, kind: str) -> Iterator[dict[str, Any]]:
     walk = Paginator(make_request, kind)
     while not walk.done:
         yield from walk.accept(send(walk.next_request()))

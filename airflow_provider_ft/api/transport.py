@@ -73,9 +73,7 @@ def redact(text: str, config: ClientConfig) -> str:
     return text.replace(key, "***") if key else text
 
 
-def interpret(
-    req: ApiRequest, config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes
-) -> Any:
+def interpret(req: ApiRequest, config: ClientConfig, status: int, headers: Mapping[str, str], body: bytes) -> Any:
     """Decode a 2xx body as JSON or raise the mapped error for anything else."""
     if 200 <= status < 300:
         if not body:
@@ -108,9 +106,7 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def _transport_error(
-    req: ApiRequest, config: ClientConfig, failure: Failure, exc: BaseException
-) -> FineTuningApiError:
+def _transport_error(req: ApiRequest, config: ClientConfig, failure: Failure, exc: BaseException) -> FineTuningApiError:
     what = {
         Failure.CONNECT: "could not connect to",
         Failure.TIMEOUT: "got no answer in time from",
@@ -125,9 +121,7 @@ def _transport_error(
 
 def _log_retry(req: ApiRequest, outcome: Outcome, delay: float, state: RetryState) -> None:
     why = (
-        f"HTTP {outcome.status}"
-        if outcome.status is not None
-        else (outcome.failure.value if outcome.failure else "?")
+        f"HTTP {outcome.status}" if outcome.status is not None else (outcome.failure.value if outcome.failure else "?")
     )
     log.warning(
         "%s: %s; retrying in %.1fs (retry %d of at most %d)",
@@ -253,9 +247,7 @@ class SyncTransport:
             except requests.exceptions.RequestException as exc:
                 self._sleep(after_failure(req, self.config, state, _classify_requests_error(exc), exc))
                 continue
-            result, delay = after_answer(
-                req, self.config, state, resp.status_code, dict(resp.headers), resp.content
-            )
+            result, delay = after_answer(req, self.config, state, resp.status_code, dict(resp.headers), resp.content)
             if delay is None:
                 return result
             self._sleep(delay)
@@ -351,9 +343,7 @@ class AsyncTransport:
             except httpx.TransportError as exc:
                 await self._sleep(after_failure(req, self.config, state, _classify_httpx_error(exc), exc))
                 continue
-            result, delay = after_answer(
-                req, self.config, state, resp.status_code, dict(resp.headers), resp.content
-            )
+            result, delay = after_answer(req, self.config, state, resp.status_code, dict(resp.headers), resp.content)
             if delay is None:
                 return result
             await self._sleep(delay)

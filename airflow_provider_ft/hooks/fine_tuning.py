@@ -51,15 +51,11 @@ def _number(conn_id: str, key: str, value: Any, kind: type[int] | type[float]) -
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"Connection {conn_id!r}: extra field {key!r} must be a number, got {value!r}."
-        ) from None
+        raise ConfigError(f"Connection {conn_id!r}: extra field {key!r} must be a number, got {value!r}.") from None
     return number
 
 
-def config_from_connection(
-    conn: Any, *, timeout: float | None = None, max_retries: int | None = None
-) -> ClientConfig:
+def config_from_connection(conn: Any, *, timeout: float | None = None, max_retries: int | None = None) -> ClientConfig:
     """Build the client settings from an Airflow connection (shared by the sync and async paths)."""
     conn_id = getattr(conn, "conn_id", None) or "?"
     password = conn.password or ""
@@ -242,9 +238,7 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
 
     # --- events and checkpoints -------------------------------------------------------------------
 
-    def list_events(
-        self, job_id: str, after: str | None = None, limit: int | None = None
-    ) -> ListResult[JobEvent]:
+    def list_events(self, job_id: str, after: str | None = None, limit: int | None = None) -> ListResult[JobEvent]:
         return self.client.list_events(job_id, after=after, limit=limit)
 
     def iter_events(self, job_id: str) -> Iterator[JobEvent]:
@@ -269,9 +263,7 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
     ) -> ListResult[CheckpointPermission]:
         return self.client.list_checkpoint_permissions(checkpoint, project_id=project_id)
 
-    def create_checkpoint_permission(
-        self, checkpoint: str, project_ids: list[str]
-    ) -> list[CheckpointPermission]:
+    def create_checkpoint_permission(self, checkpoint: str, project_ids: list[str]) -> list[CheckpointPermission]:
         return self.client.create_checkpoint_permission(checkpoint, project_ids)
 
     def delete_checkpoint_permission(self, checkpoint: str, permission_id: str) -> bool:

@@ -21,9 +21,7 @@ def test_empty_key_is_rejected(value: str) -> None:
 
 def test_default_base_url_and_trailing_slash() -> None:
     assert ClientConfig(api_key=ApiKey(KEY), base_url="").base_url == DEFAULT_BASE_URL
-    assert (
-        ClientConfig(api_key=ApiKey(KEY), base_url="https://x.example/v1/").base_url == "https://x.example/v1"
-    )
+    assert ClientConfig(api_key=ApiKey(KEY), base_url="https://x.example/v1/").base_url == "https://x.example/v1"
 
 
 def test_base_url_without_scheme_is_rejected() -> None:

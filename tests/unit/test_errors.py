@@ -14,9 +14,7 @@ KEY = "sk-unit-SECRET-0123456789"
 
 
 def _envelope(**fields: object) -> bytes:
-    return json.dumps(
-        {"error": {"message": "m", "type": "t", "param": None, "code": None, **fields}}
-    ).encode()
+    return json.dumps({"error": {"message": "m", "type": "t", "param": None, "code": None, **fields}}).encode()
 
 
 def test_error_carries_all_api_fields_and_request_id() -> None:

@@ -83,9 +83,7 @@ def test_bad_extra_number_names_the_field(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_base_url_without_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
-    _set_conn(
-        monkeypatch, "ft_noscheme", conn_type="openai_fine_tuning", password=KEY, host="api.openai.com/v1"
-    )
+    _set_conn(monkeypatch, "ft_noscheme", conn_type="openai_fine_tuning", password=KEY, host="api.openai.com/v1")
     with pytest.raises(FineTuningApiError, match="scheme included") as info:
         _ = FineTuningHook("ft_noscheme").client
     assert KEY not in str(info.value)

@@ -46,9 +46,7 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after({"retry-after": email.utils.formatdate(now - 30, usegmt=True)}, now=now) == 0.0
 
 
-@pytest.mark.parametrize(
-    "headers", [{}, {"Retry-After": "soon"}, {"retry-after-ms": "-5"}, {"Retry-After": "-1"}]
-)
+@pytest.mark.parametrize("headers", [{}, {"Retry-After": "soon"}, {"retry-after-ms": "-5"}, {"Retry-After": "-1"}])
 def test_unusable_retry_after_is_ignored(headers: dict[str, str]) -> None:
     assert parse_retry_after(headers) is None
 

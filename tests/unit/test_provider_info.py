@@ -35,11 +35,7 @@ def test_ui_field_behaviour_matches_form_schema() -> None:
 def test_package_name_is_the_distribution_name_and_entry_point_is_registered() -> None:
     info = get_provider_info()
     assert info["package-name"] == "airflow-provider-ft"
-    eps = [
-        ep
-        for ep in entry_points(group="apache_airflow_provider")
-        if ep.value.startswith("airflow_provider_ft")
-    ]
+    eps = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_ft")]
     assert len(eps) == 1 and eps[0].load() is get_provider_info
     assert eps[0].dist is not None and eps[0].dist.metadata["Name"] == info["package-name"]
 
