@@ -21,12 +21,14 @@ if AIRFLOW_V_3:
     from airflow.sdk import conf as conf
     from airflow.sdk.exceptions import AirflowSensorTimeout as AirflowSensorTimeout
     from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
+    from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.execution_time.xcom import XCom as XCom
     from airflow.sdk.log import mask_secret as _mask_secret
 else:  # Airflow 2.11
     from airflow.configuration import conf as conf  # type: ignore[no-redef,assignment]
     from airflow.exceptions import AirflowSensorTimeout as AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
     from airflow.exceptions import AirflowSkipException as AirflowSkipException  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import TaskDeferred as TaskDeferred  # type: ignore[no-redef,attr-defined]
     from airflow.hooks.base import BaseHook as BaseHook  # type: ignore[no-redef,attr-defined]
     from airflow.models.baseoperator import BaseOperator as BaseOperator  # type: ignore[no-redef,attr-defined]
     from airflow.models.baseoperatorlink import (  # type: ignore[no-redef,attr-defined]

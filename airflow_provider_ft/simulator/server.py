@@ -272,10 +272,12 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ft-simulator"
-    sys_version = ""
     disable_nagle_algorithm = True  # headers and body go out as separate writes
     timeout = 120  # idle keep-alive connections give their thread back eventually
     server: _Server
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)

@@ -191,11 +191,10 @@ class SimulatorState:
             status = job.status(now)
             if status == "succeeded":
                 job.result_materialized = True
-                end = job.natural_end_wall()
                 self.files[job.result_file_id] = FileRecord(
                     id=job.result_file_id,
                     serial=self._next_serial(),
-                    created=end,
+                    created=float(job.finished_at(now) or now),  # same second as the job's finished_at
                     filename="step_metrics.csv",
                     purpose="fine-tune-results",
                     bytes=job.metrics_csv_size(),

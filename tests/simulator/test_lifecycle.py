@@ -3,6 +3,7 @@ pause/resume, listing."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from airflow_provider_ft.simulator import Simulator
@@ -68,6 +69,7 @@ def test_full_lifecycle(client: Client, training_file: str, clock: FakeClock, si
     assert result["purpose"] == "fine-tune-results"
     assert result["status"] == "processed"
     assert result["bytes"] > 0
+    assert result["created_at"] == done["finished_at"]
 
     events = _all_events(client, job_id)
     messages = [e["message"] for e in reversed(events)]
@@ -284,3 +286,69 @@ def test_list_jobs_with_metadata_filter_and_pagination(client: Client, training_
     assert client.error("GET", JOBS, 400, params={"limit": 101})["param"] == "limit"
     assert client.error("GET", JOBS, 400, params={"after": "ftjob-unknown"})["param"] == "after"
     assert len(client.get(JOBS)["data"]) == 5
+
+
+def test_step_boundaries_survive_float_rounding() -> None:
+    clock = FakeClock(START + 0.3)
+    with Simulator(api_key="sk-x", seconds_per_step=0.02, clock=clock, seed=1) as sim:
+        client = Client(sim.base_url, "sk-x")
+        job_id = _create(client, client.upload(chat_jsonl(10))["id"])["id"]
+        for tick in range(1, 40):
+            clock.advance(0.02)  # accumulates rounding error on purpose
+            steps = [e["data"]["step"] for e in client.get(f"{JOBS}/{job_id}/events")["data"] if e["type"] == "metrics"]
+            assert max(steps, default=0) == min(max(tick - 4, 0), 30), tick
+        assert _status(client, job_id) == "succeeded"
+
+
+def test_real_clock_lifecycle() -> None:
+    with Simulator(api_key="sk-x", seconds_per_step=0.005, seed=2) as sim:
+        client = Client(sim.base_url, "sk-x")
+        job_id = _create(client, client.upload(chat_jsonl(10))["id"])["id"]
+        seen: list[str] = []
+        deadline = time.monotonic() + 5
+        while not seen or seen[-1] != "succeeded":
+            assert time.monotonic() < deadline
+            status = _status(client, job_id)
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            time.sleep(0.01)
+        assert seen[-1] == "succeeded"
+        assert set(seen) <= {"validating_files", "queued", "running", "succeeded"}
+        assert len(client.get(f"{JOBS}/{job_id}/events", params={"limit": 100})["data"]) == 38
+
+
+def test_dpo_and_reinforcement_resolve_their_hyperparameters(client: Client, clock: FakeClock) -> None:
+    pref = client.upload(preference_jsonl(10), filename="pref.jsonl")["id"]
+    dpo = client.post(
+        JOBS,
+        json={"model": "gpt-4.1-nano", "training_file": pref, "method": {"type": "dpo", "dpo": {}}},
+    )
+    rft_file = client.upload(b'{"messages": [{"role": "user", "content": "q"}], "answer": "a"}\n' * 10, "rft.jsonl")
+    grader = {"type": "python", "name": "g", "source": "def grade(sample, item): return 1.0"}
+    rft = client.post(
+        JOBS,
+        json={
+            "model": "o4-mini-2025-04-16",
+            "training_file": rft_file["id"],
+            "method": {
+                "type": "reinforcement",
+                "reinforcement": {"grader": grader, "hyperparameters": {"n_epochs": 1}},
+            },
+        },
+    )
+    clock.advance(1000)
+    dpo_done = client.get(f"{JOBS}/{dpo['id']}")
+    assert dpo_done["status"] == "succeeded"
+    assert dpo_done["hyperparameters"] == {}
+    assert dpo_done["method"]["dpo"]["hyperparameters"] == {
+        "batch_size": 1,
+        "learning_rate_multiplier": 1.8,
+        "n_epochs": 3,
+        "beta": 0.1,
+    }
+    rft_done = client.get(f"{JOBS}/{rft['id']}")
+    assert rft_done["status"] == "succeeded"
+    assert rft_done["fine_tuned_model"].startswith("ft:o4-mini-2025-04-16:simulator::")
+    hp = rft_done["method"]["reinforcement"]["hyperparameters"]
+    assert (hp["n_epochs"], hp["reasoning_effort"], hp["compute_multiplier"]) == (1, "medium", 1.0)
+    assert [c["step_number"] for c in client.get(f"{JOBS}/{rft['id']}/checkpoints")["data"]] == [10]

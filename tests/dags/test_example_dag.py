@@ -1,0 +1,47 @@
+"""The example DAG end to end: upload -> create -> deferrable sensor -> report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_ft.testing import read_xcoms
+from tests.dags.conftest import ROOT, load_dag, task_states
+
+
+def test_example_dag_succeeds_and_xcom_matches_the_simulators_record(
+    simulator: Any, count_trigger_runs: list[str]
+) -> None:
+    dag = load_dag(ROOT / "dags" / "example_fine_tuning.py", "example_fine_tuning")
+    run = dag.test()
+
+    states = task_states(run)
+    assert states == dict.fromkeys(
+        ["upload_training_file", "upload_validation_file", "create_job", "wait_for_job", "report"], "success"
+    )
+    assert len(simulator.state.jobs) == 1, "exactly one job per run"
+    (job_id,) = simulator.state.jobs
+    assert count_trigger_runs == [job_id], "the sensor must have deferred to the trigger"
+
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    hook = FineTuningHook()
+    job = hook.retrieve_job(job_id)
+    checkpoints = list(hook.iter_checkpoints(job_id))
+    xcoms = read_xcoms("example_fine_tuning", run.run_id)
+
+    assert xcoms[("create_job", -1, "return_value")] == job_id
+    assert xcoms[("wait_for_job", -1, "return_value")] == job.fine_tuned_model
+    assert xcoms[("wait_for_job", -1, "fine_tuned_model")] == job.fine_tuned_model
+    assert xcoms[("wait_for_job", -1, "job_id")] == job_id
+    assert xcoms[("wait_for_job", -1, "trained_tokens")] == job.trained_tokens
+    assert xcoms[("wait_for_job", -1, "result_files")] == job.result_files
+    pushed = xcoms[("wait_for_job", -1, "checkpoints")]
+    assert [c["id"] for c in pushed] == [c.id for c in checkpoints]
+    assert [c["step_number"] for c in pushed] == sorted((c.step_number for c in checkpoints), reverse=True)
+    assert pushed[0]["metrics"] == checkpoints[0].metrics
+    assert xcoms[("report", -1, "return_value")]["model"] == job.fine_tuned_model
+
+    assert job.metadata["team"] == "support"
+    assert job.metadata["airflow_dag_id"] == "example_fine_tuning"
+    assert job.metadata["airflow_task_id"] == "create_job"
+    assert job.metadata["airflow_run_id"] == run.run_id

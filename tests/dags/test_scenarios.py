@@ -1,0 +1,84 @@
+"""How a wait ends, through real Airflow runs against the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_ft.testing import read_xcoms
+from tests.dags.conftest import load_dag, task_states
+
+SCENARIOS = Path(__file__).parent / "dag_files" / "ft_scenarios.py"
+
+
+def _run(dag_id: str) -> tuple[Any, dict[str, str]]:
+    run = load_dag(SCENARIOS, dag_id).test()
+    return run, task_states(run)
+
+
+def _only_job(simulator: Any) -> Any:
+    assert len(simulator.state.jobs) == 1
+    (job_id,) = simulator.state.jobs
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    return FineTuningHook().retrieve_job(job_id)
+
+
+def test_failed_job_fails_the_sensor(simulator: Any, count_trigger_runs: list[str]) -> None:
+    run, states = _run("ft_job_fails")
+    assert states == {"upload": "success", "create": "success", "wait": "failed"}
+    job = _only_job(simulator)
+    assert job.status.value == "failed"
+    assert count_trigger_runs == [job.id]
+    assert str(getattr(run.state, "value", run.state)) == "failed"
+
+
+def test_cancelled_job_fails_the_sensor(simulator: Any) -> None:
+    _, states = _run("ft_job_cancelled")
+    assert states == {"upload": "success", "create": "success", "cancel": "success", "wait": "failed"}
+    assert _only_job(simulator).status.value == "cancelled"
+
+
+def test_cancelled_job_skips_the_sensor_with_soft_fail(simulator: Any) -> None:
+    _, states = _run("ft_job_cancelled_soft")
+    assert states["wait"] == "skipped"
+    assert _only_job(simulator).status.value == "cancelled"
+
+
+def test_timeout_fails_and_cancels_the_job(simulator: Any, count_trigger_runs: list[str]) -> None:
+    _, states = _run("ft_wait_times_out")
+    assert states == {"upload": "success", "create": "success", "pause": "success", "wait": "failed"}
+    job = _only_job(simulator)
+    assert count_trigger_runs == [job.id]
+    assert job.status.value == "cancelled", "cancel_on_timeout=True must cancel the paused job"
+
+
+def test_create_operator_waits_in_the_triggerer(simulator: Any, count_trigger_runs: list[str]) -> None:
+    run, states = _run("ft_create_and_wait_deferrable")
+    assert states == {"upload": "success", "create": "success"}
+    job = _only_job(simulator)
+    assert count_trigger_runs == [job.id]
+    xcoms = read_xcoms("ft_create_and_wait_deferrable", run.run_id)
+    assert xcoms[("create", -1, "return_value")] == job.id
+    assert xcoms[("create", -1, "fine_tuned_model")] == job.fine_tuned_model
+    assert ":waited:" in job.fine_tuned_model
+
+
+def test_create_operator_waits_on_the_worker(simulator: Any, count_trigger_runs: list[str]) -> None:
+    run, states = _run("ft_create_and_wait_blocking")
+    assert states == {"upload": "success", "create": "success"}
+    job = _only_job(simulator)
+    assert count_trigger_runs == []
+    assert read_xcoms("ft_create_and_wait_blocking", run.run_id)[("create", -1, "fine_tuned_model")] == (
+        job.fine_tuned_model
+    )
+
+
+def test_sensor_in_poke_mode(simulator: Any, count_trigger_runs: list[str]) -> None:
+    run, states = _run("ft_sensor_poke")
+    assert states["wait"] == "success"
+    job = _only_job(simulator)
+    assert count_trigger_runs == []
+    xcoms = read_xcoms("ft_sensor_poke", run.run_id)
+    assert xcoms[("wait", -1, "return_value")] == job.fine_tuned_model
+    assert len(xcoms[("wait", -1, "checkpoints")]) == 3
