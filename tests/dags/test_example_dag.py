@@ -45,3 +45,25 @@ def test_example_dag_succeeds_and_xcom_matches_the_simulators_record(
     assert job.metadata["airflow_dag_id"] == "example_fine_tuning"
     assert job.metadata["airflow_task_id"] == "create_job"
     assert job.metadata["airflow_run_id"] == run.run_id
+
+
+def test_control_example_pauses_resumes_and_cancels(simulator: Any) -> None:
+    dag = load_dag(ROOT / "dags" / "example_fine_tuning_control.py", "example_fine_tuning_control")
+    run = dag.test()
+    states = task_states(run)
+    assert states == {
+        "upload_training_file": "success",
+        "create_job": "success",
+        "pause_job": "success",
+        "resume_job": "success",
+        "cancel_job": "success",
+        "wait_for_job": "skipped",
+        "final_status": "success",
+    }
+    xcoms = read_xcoms("example_fine_tuning_control", run.run_id)
+    assert xcoms[("pause_job", -1, "return_value")] == "paused"
+    assert xcoms[("resume_job", -1, "return_value")] == "running"
+    assert xcoms[("cancel_job", -1, "return_value")] == "cancelled"
+    assert xcoms[("final_status", -1, "return_value")] == "cancelled"
+    (job_id,) = simulator.state.jobs
+    assert simulator.state.job_status(job_id) == "cancelled"
