@@ -14,6 +14,8 @@ from airflow_provider_ft.links import FineTuningJobLink
 from airflow_provider_ft.waiting import XCOM_JOB_ID, JobWaitMixin
 
 MAX_SUFFIX_CHARS = 64
+# task_state_store key (Airflow >= 3.3) holding the job id across tries of one task instance.
+STATE_STORE_KEY = "fine_tuning_job_id"
 
 if TYPE_CHECKING:  # keeps DAG parsing free of the API client
     from airflow_provider_ft.api.models import FineTuningJob
@@ -165,15 +167,31 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
         for job in self.hook().list_jobs(metadata=tags, limit=10).items:
             if any(job.metadata.get(k) != v for k, v in tags.items()):
                 continue  # the server ignored the filter; never adopt someone else's job
-            if job.status.value in ("failed", "cancelled"):
-                self.log.info("Job %s of an earlier try ended %s; creating a new one", job.id, job.status.value)
-                return None
-            return job
+            return self._reusable(job)
         return None
 
-    def create_or_reuse(self, body: Mapping[str, Any], tags: Mapping[str, str]) -> FineTuningJob:
+    def stored_job(self, store: Any) -> FineTuningJob | None:
+        """The job id an earlier try saved in Airflow 3.3's ``task_state_store``, if still usable."""
+        job_id = store.get(STATE_STORE_KEY) if store is not None else None
+        if not job_id:
+            return None
+        try:
+            return self._reusable(self.hook().retrieve_job(str(job_id)))
+        except FineTuningApiError as err:
+            if err.status != 404:
+                raise
+            self.log.warning("Job %s saved by an earlier try no longer exists; creating a new one", job_id)
+            return None
+
+    def _reusable(self, job: FineTuningJob) -> FineTuningJob | None:
+        if job.status.value in ("failed", "cancelled"):
+            self.log.info("Job %s of an earlier try ended %s; creating a new one", job.id, job.status.value)
+            return None
+        return job
+
+    def create_or_reuse(self, body: Mapping[str, Any], tags: Mapping[str, str], store: Any = None) -> FineTuningJob:
         if self.reuse_existing_job:
-            existing = self.find_existing_job(tags)
+            existing = self.stored_job(store) or self.find_existing_job(tags)
             if existing is not None:
                 self.log.info(
                     "Reusing fine-tuning job %s (%s) created by an earlier try of this task",
@@ -181,6 +199,13 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
                     existing.status.value,
                 )
                 return existing
+        job = self._create(body, tags)
+        if store is not None:
+            # Saved before anything else can fail, so a retry after a worker crash reconnects to it.
+            store.set(STATE_STORE_KEY, job.id)
+        return job
+
+    def _create(self, body: Mapping[str, Any], tags: Mapping[str, str]) -> FineTuningJob:
         try:
             return self.hook().create_job(body)
         except FineTuningApiError as err:
@@ -201,7 +226,7 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
     def execute(self, context: Context) -> Any:
         tags = task_instance_tags(context)
         body = self.build_request(tags)
-        job = self.create_or_reuse(body, tags)
+        job = self.create_or_reuse(body, tags, context.get("task_state_store"))
         self.job_id = job.id
         context["ti"].xcom_push(key=XCOM_JOB_ID, value=job.id)
         self.log.info("Fine-tuning job %s is %s (model %s)", job.id, job.status.value, job.model)

@@ -82,3 +82,23 @@ def test_sensor_in_poke_mode(simulator: Any, count_trigger_runs: list[str]) -> N
     xcoms = read_xcoms("ft_sensor_poke", run.run_id)
     assert xcoms[("wait", -1, "return_value")] == job.fine_tuned_model
     assert len(xcoms[("wait", -1, "checkpoints")]) == 3
+
+
+def test_retry_after_create_reconnects_to_the_same_job(simulator: Any) -> None:
+    run, states = _run("ft_retry_after_create")
+    assert states == {"upload": "success", "create": "success", "wait": "success"}
+    job = _only_job(simulator)  # exactly one job although the create task ran twice
+    assert job.status.value == "succeeded"
+    assert read_xcoms("ft_retry_after_create", run.run_id)[("create", -1, "return_value")] == job.id
+
+
+def test_lost_create_response_creates_exactly_one_job(simulator: Any) -> None:
+    from airflow_provider_ft.simulator import FaultPlan, FaultRule
+
+    simulator.set_faults(FaultPlan(lost_response=FaultRule(count=1, paths=("POST /v1/fine_tuning/jobs",))))
+    _, states = _run("ft_faults")
+    assert states == {"upload": "success", "create": "success", "wait": "success"}
+    job = _only_job(simulator)
+    assert job.status.value == "succeeded"
+    posts = [r for r in simulator.state.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
+    assert len(posts) == 1, "the lost create must be found by its tags, not sent again"

@@ -353,3 +353,43 @@ def test_cancel_of_an_ended_job_is_reported_not_an_error(hook: FakeHook) -> None
 def test_pause_and_resume(hook: FakeHook) -> None:
     assert PauseFineTuningJobOperator(task_id="p", job_id="ftjob-1").execute(_context()) == "paused"
     assert ResumeFineTuningJobOperator(task_id="r", job_id="ftjob-1").execute(_context()) == "running"
+
+
+class FakeStore:
+    """Airflow 3.3's task_state_store: survives the retries of one task instance."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = dict(values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **kw: Any) -> None:
+        self.values[key] = value
+
+
+def test_created_job_id_is_saved_in_the_task_state_store(hook: FakeHook) -> None:
+    store = FakeStore()
+    assert _create().execute({"ti": FakeTI(), "task_state_store": store}) == "ftjob-new1"
+    assert store.values == {"fine_tuning_job_id": "ftjob-new1"}
+
+
+def test_retry_reconnects_to_the_stored_job_without_listing(hook: FakeHook) -> None:
+    hook.api = ScriptedApi([job("running", "ftjob-stored")])
+    store = FakeStore(fine_tuning_job_id="ftjob-stored")
+    assert _create().execute({"ti": FakeTI(), "task_state_store": store}) == "ftjob-stored"
+    assert hook.created == []
+    assert hook.list_calls == []
+
+
+def test_stored_job_that_vanished_means_create_anew(hook: FakeHook) -> None:
+    hook.api = ScriptedApi([api_error(404, "No such job")])
+    store = FakeStore(fine_tuning_job_id="ftjob-gone")
+    assert _create().execute({"ti": FakeTI(), "task_state_store": store}) == "ftjob-new1"
+    assert store.values["fine_tuning_job_id"] == "ftjob-new1"
+
+
+def test_stored_job_that_failed_is_not_reused(hook: FakeHook) -> None:
+    hook.api = ScriptedApi([job("failed", "ftjob-stored")])
+    store = FakeStore(fine_tuning_job_id="ftjob-stored")
+    assert _create().execute({"ti": FakeTI(), "task_state_store": store}) == "ftjob-new1"

@@ -7,8 +7,9 @@ interval from FT_POLL_INTERVAL so the tests stay fast against the simulator.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_ft.operators.files import UploadFineTuningFileOperator
 from airflow_provider_ft.operators.fine_tuning import (
@@ -83,3 +84,30 @@ with _dag("ft_sensor_poke") as ft_sensor_poke:
     FineTuningJobSensor(
         task_id="wait", job_id=create.output, deferrable=False, mode="poke", poll_interval=POLL, poke_interval=POLL
     )
+
+
+class CrashAfterCreate(CreateFineTuningJobOperator):
+    """Dies right after creating its job on the first try, like a worker killed mid-task."""
+
+    def execute(self, context: Any) -> Any:
+        result = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker death after the create call")
+        return result
+
+
+# Retried after the job was created: the retry must reconnect to it, not create another.
+with _dag("ft_retry_after_create") as ft_retry_after_create:
+    upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN)
+    create = CrashAfterCreate(
+        task_id="create", model=MODEL, training_file=upload.output, retries=2, retry_delay=timedelta(seconds=0)
+    )
+    FineTuningJobSensor(task_id="wait", job_id=create.output, poll_interval=POLL)
+
+# Same DAG shape for fault-injection tests (lost create responses, 429s, resets).
+with _dag("ft_faults") as ft_faults:
+    upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN, retries=2, retry_delay=timedelta(0))
+    create = CreateFineTuningJobOperator(
+        task_id="create", model=MODEL, training_file=upload.output, retries=2, retry_delay=timedelta(0)
+    )
+    FineTuningJobSensor(task_id="wait", job_id=create.output, poll_interval=POLL, retries=2, retry_delay=timedelta(0))
