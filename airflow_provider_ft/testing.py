@@ -53,6 +53,7 @@ def api_server(
     *,
     seconds_per_step: float = 0.02,
     use_environment: bool = True,
+    api_key: str = SIMULATOR_KEY,
     **simulator_kwargs: Any,
 ) -> Iterator[ApiServer]:
     """Yield a server for ``conn_id``: the environment's if configured, else a fresh simulator."""
@@ -70,9 +71,9 @@ def api_server(
         return
     from airflow_provider_ft.simulator import Simulator
 
-    simulator = Simulator(api_key=SIMULATOR_KEY, seconds_per_step=seconds_per_step, **simulator_kwargs).start()
+    simulator = Simulator(api_key=api_key, seconds_per_step=seconds_per_step, **simulator_kwargs).start()
     previous = os.environ.get(env_name)
-    os.environ[env_name] = connection_uri_json(SIMULATOR_KEY, simulator.base_url, max_retries=3)
+    os.environ[env_name] = connection_uri_json(api_key, simulator.base_url, max_retries=3)
     try:
         yield ApiServer(conn_id, simulator.base_url, simulator)
     finally:
