@@ -14,6 +14,13 @@ CONN_TYPE = "openai_fine_tuning"
 DEFAULT_CONN_ID = "openai_default"
 
 
+_MODEL_ASSET_URIS = {
+    "schemes": ["openai-ft"],
+    "handler": "airflow_provider_ft.assets.sanitize_uri",
+    "factory": "airflow_provider_ft.assets.create_asset",
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow's providers manager (``apache_airflow_provider`` entry point)."""
     return {
@@ -57,6 +64,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_ft.links.FineTuningJobLink"],
+        # openai-ft://<name>: a fine-tuned model line (Airflow 3 reads asset-uris, 2.x dataset-uris).
+        "asset-uris": [_MODEL_ASSET_URIS],
+        "dataset-uris": [_MODEL_ASSET_URIS],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

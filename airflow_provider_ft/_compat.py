@@ -13,6 +13,7 @@ from airflow import __version__ as AIRFLOW_VERSION
 AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 if AIRFLOW_V_3:
+    from airflow.sdk import Asset as Asset
     from airflow.sdk import BaseHook as BaseHook
     from airflow.sdk import BaseOperator as BaseOperator
     from airflow.sdk import BaseOperatorLink as BaseOperatorLink
@@ -26,6 +27,7 @@ if AIRFLOW_V_3:
     from airflow.sdk.log import mask_secret as _mask_secret
 else:  # Airflow 2.11
     from airflow.configuration import conf as conf  # type: ignore[no-redef,assignment]
+    from airflow.datasets import Dataset as Asset  # type: ignore[no-redef,attr-defined,assignment]  # noqa: F401
     from airflow.exceptions import AirflowSensorTimeout as AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
     from airflow.exceptions import AirflowSkipException as AirflowSkipException  # type: ignore[no-redef,attr-defined]
     from airflow.exceptions import TaskDeferred as TaskDeferred  # type: ignore[no-redef,attr-defined]

@@ -125,3 +125,23 @@ def read_xcoms(dag_id: str, run_id: str) -> dict[tuple[str, int, str], Any]:
             (r.task_id, r.map_index, r.key): r.value if not isinstance(r.value, bytes) else XCom.deserialize_value(r)
             for r in rows
         }
+
+
+def read_asset_events(uri: str) -> list[dict[str, Any]]:
+    """The extras of all events recorded for an asset (dataset on Airflow 2), oldest first."""
+    from airflow.utils.session import create_session
+
+    from airflow_provider_ft._compat import AIRFLOW_V_3
+
+    with create_session() as session:
+        if AIRFLOW_V_3:
+            from airflow.models.asset import AssetEvent, AssetModel
+
+            query = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            rows = query.filter(AssetModel.uri == uri).order_by(AssetEvent.id).all()
+        else:
+            from airflow.models.dataset import DatasetEvent, DatasetModel
+
+            query = session.query(DatasetEvent).join(DatasetModel, DatasetEvent.dataset_id == DatasetModel.id)
+            rows = query.filter(DatasetModel.uri == uri).order_by(DatasetEvent.id).all()
+        return [dict(row.extra or {}) for row in rows]

@@ -26,6 +26,18 @@ XCOM_TRAINED_TOKENS = "trained_tokens"
 XCOM_RESULT_FILES = "result_files"
 
 
+def with_model_asset(outlets: Any, model_asset: Any) -> list[Any]:
+    """The task's outlets plus the model asset (an Asset, or a name for ``openai-ft://<name>``)."""
+    merged = list(outlets or [])
+    if model_asset is not None:
+        if isinstance(model_asset, str):
+            from airflow_provider_ft.assets import create_asset
+
+            model_asset = create_asset(name=model_asset)
+        merged.append(model_asset)
+    return merged
+
+
 class FineTuningJobFailed(FineTuningApiError):
     """The job ended in ``failed`` (or the wait could not go on)."""
 
@@ -129,6 +141,7 @@ class JobWaitMixin:
             ti.xcom_push(key=XCOM_CHECKPOINTS, value=result.checkpoints)
             ti.xcom_push(key=XCOM_TRAINED_TOKENS, value=result.trained_tokens)
             ti.xcom_push(key=XCOM_RESULT_FILES, value=result.result_files)
+            self.emit_model_asset_events(context, result)
             self.log.info(
                 "%s (%d checkpoints, %s trained tokens)",
                 result.message,
@@ -153,6 +166,23 @@ class JobWaitMixin:
                 raise AirflowSkipException(result.message)
             raise AirflowSensorTimeout(result.message)
         raise FineTuningJobFailed(result.message, status=result.status_code, operation=operation)
+
+    def emit_model_asset_events(self, context: Context, result: WaitResult) -> None:
+        """Attach the new model to the task's ``openai-ft://`` outlet events (Airflow records them on success)."""
+        from airflow_provider_ft.assets import is_model_asset, model_event_extra
+
+        outlets = [o for o in (getattr(self, "outlets", None) or []) if is_model_asset(o)]
+        if not outlets:
+            return
+        extra = model_event_extra(
+            fine_tuned_model=result.fine_tuned_model,
+            job_id=result.job_id,
+            trained_tokens=result.trained_tokens,
+            checkpoints=result.checkpoints,
+        )
+        for outlet in outlets:
+            context["outlet_events"][outlet].extra.update(extra)
+            self.log.info("Asset event for %s: %s", outlet.uri, result.fine_tuned_model)
 
     def cancel_quietly(self, job_id: str, *, reason: str) -> None:
         """Cancel a job that has not ended; log instead of raising (used on timeout and kill)."""

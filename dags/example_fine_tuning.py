@@ -1,5 +1,8 @@
 """Fine-tune a model as a pipeline: upload data -> create job -> wait (deferrable) -> report.
 
+On success the sensor emits an event for the ``openai-ft://support-bot`` asset, which schedules
+``example_evaluate_model``.
+
 Runs unchanged against the real API (connection ``openai_default`` holding a real key) or offline
 against the embedded simulator (``make demo``). ``FT_POLL_INTERVAL`` shortens polling for the demo.
 """
@@ -51,6 +54,8 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=6 * 3600,
         cancel_on_timeout=True,
+        # Emits an event for openai-ft://support-bot: example_evaluate_model runs on each new model.
+        model_asset="support-bot",
     )
 
     @task

@@ -11,7 +11,11 @@ from airflow_provider_ft._compat import BaseOperator, Context, default_deferrabl
 from airflow_provider_ft.api.errors import FineTuningApiError
 from airflow_provider_ft.identity import merge_metadata, task_instance_tags
 from airflow_provider_ft.links import FineTuningJobLink
-from airflow_provider_ft.waiting import XCOM_JOB_ID, JobWaitMixin
+from airflow_provider_ft.waiting import (
+    XCOM_JOB_ID,
+    JobWaitMixin,
+    with_model_asset,
+)
 
 MAX_SUFFIX_CHARS = 64
 # task_state_store key (Airflow >= 3.3) holding the job id across tries of one task instance.
@@ -64,6 +68,8 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
     :param cancel_on_timeout: Cancel the job when the wait times out.
     :param cancel_on_kill: Cancel the job when the waiting task is killed.
     :param reuse_existing_job: Look for the job of an earlier try before creating one (default True).
+    :param model_asset: An ``openai-ft://`` Asset (or just its name) that gets an event with the new
+        model name, job id and final metrics on success, to schedule evaluation/deployment DAGs on.
     """
 
     template_fields: Sequence[str] = (
@@ -108,8 +114,10 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
         cancel_on_kill: bool = True,
         reuse_existing_job: bool = True,
         soft_fail: bool = False,
+        model_asset: Any = None,
         **kwargs: Any,
     ) -> None:
+        kwargs["outlets"] = with_model_asset(kwargs.get("outlets"), model_asset)
         super().__init__(**kwargs)
         self.model = model
         self.training_file = training_file

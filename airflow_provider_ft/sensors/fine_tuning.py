@@ -12,7 +12,11 @@ from airflow_provider_ft._compat import (
     Context,
 )
 from airflow_provider_ft.links import FineTuningJobLink
-from airflow_provider_ft.waiting import XCOM_JOB_ID, JobWaitMixin
+from airflow_provider_ft.waiting import (
+    XCOM_JOB_ID,
+    JobWaitMixin,
+    with_model_asset,
+)
 
 
 class FineTuningJobSensor(JobWaitMixin, BaseSensorOperator):  # type: ignore[misc]
@@ -30,6 +34,8 @@ class FineTuningJobSensor(JobWaitMixin, BaseSensorOperator):  # type: ignore[mis
         the sensor pokes with the sync hook in ``poke`` or ``reschedule`` ``mode``.
     :param cancel_on_timeout: Cancel the job when the sensor's ``timeout`` runs out.
     :param cancel_on_kill: Cancel the job when the task is killed (marked failed, cleared).
+    :param model_asset: An ``openai-ft://`` Asset (or just its name) that gets an event with the new
+        model name, job id and final metrics on success, to schedule evaluation/deployment DAGs on.
     """
 
     template_fields = ("job_id", "conn_id")
@@ -45,8 +51,10 @@ class FineTuningJobSensor(JobWaitMixin, BaseSensorOperator):  # type: ignore[mis
         deferrable: bool = True,
         cancel_on_timeout: bool = False,
         cancel_on_kill: bool = True,
+        model_asset: Any = None,
         **kwargs: Any,
     ) -> None:
+        kwargs["outlets"] = with_model_asset(kwargs.get("outlets"), model_asset)
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
         self.job_id = job_id

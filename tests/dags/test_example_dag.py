@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_ft.testing import read_xcoms
+from airflow_provider_ft.testing import read_asset_events, read_xcoms
 from tests.dags.conftest import ROOT, load_dag, task_states
+
+
+def _register_datasets_on_airflow2(dag: Any) -> None:
+    """Airflow 2's dag.test() records dataset events only for datasets the DAG processor has stored."""
+    from airflow_provider_ft._compat import AIRFLOW_V_3
+
+    if AIRFLOW_V_3:
+        return
+    from airflow.models.dataset import DatasetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for task in dag.tasks:
+            for outlet in task.outlets:
+                if not session.query(DatasetModel).filter(DatasetModel.uri == outlet.uri).count():
+                    session.add(DatasetModel(uri=outlet.uri))
 
 
 def test_example_dag_succeeds_and_xcom_matches_the_simulators_record(
     simulator: Any, count_trigger_runs: list[str]
 ) -> None:
     dag = load_dag(ROOT / "dags" / "example_fine_tuning.py", "example_fine_tuning")
+    _register_datasets_on_airflow2(dag)
     run = dag.test()
 
     states = task_states(run)
@@ -46,6 +63,15 @@ def test_example_dag_succeeds_and_xcom_matches_the_simulators_record(
     assert job.metadata["airflow_task_id"] == "create_job"
     assert job.metadata["airflow_run_id"] == run.run_id
 
+    # The new model is announced as an event of the openai-ft://support-bot asset.
+    from airflow_provider_ft.assets import create_asset
+
+    events = read_asset_events(create_asset(name="support-bot").uri)
+    assert events[-1]["fine_tuned_model"] == job.fine_tuned_model
+    assert events[-1]["job_id"] == job_id
+    assert events[-1]["metrics"] == checkpoints[0].metrics
+    assert events[-1]["checkpoints"][0] == checkpoints[0].fine_tuned_model_checkpoint
+
 
 def test_control_example_pauses_resumes_and_cancels(simulator: Any) -> None:
     dag = load_dag(ROOT / "dags" / "example_fine_tuning_control.py", "example_fine_tuning_control")
@@ -67,3 +93,18 @@ def test_control_example_pauses_resumes_and_cancels(simulator: Any) -> None:
     assert xcoms[("final_status", -1, "return_value")] == "cancelled"
     (job_id,) = simulator.state.jobs
     assert simulator.state.job_status(job_id) == "cancelled"
+
+
+def test_evaluate_dag_is_scheduled_on_the_model_asset_and_reads_its_event() -> None:
+    dag = load_dag(ROOT / "dags" / "example_evaluate_model.py", "example_evaluate_model")
+    module = __import__("sys").modules["_ft_dagfile_example_evaluate_model"]
+    condition = getattr(dag.timetable, "asset_condition", None) or dag.timetable.dataset_condition
+    uris = [obj.uri for obj in condition.objects]
+    assert [u.rstrip("/") for u in uris] == ["openai-ft://support-bot"]
+
+    class Event:
+        extra = {"fine_tuned_model": "ft:m:org:support-bot:x", "job_id": "ftjob-1", "metrics": {"valid_loss": 0.5}}
+
+    key = "triggering_asset_events"
+    context = {key: {"openai-ft://support-bot": [Event()]}, "params": {}}
+    assert module.latest_model(context)["fine_tuned_model"] == "ft:m:org:support-bot:x"
