@@ -108,3 +108,23 @@ def test_evaluate_dag_is_scheduled_on_the_model_asset_and_reads_its_event() -> N
     key = "triggering_asset_events"
     context = {key: {"openai-ft://support-bot": [Event()]}, "params": {}}
     assert module.latest_model(context)["fine_tuned_model"] == "ft:m:org:support-bot:x"
+
+
+def test_sweep_example_maps_one_job_per_configuration_and_picks_the_best(simulator: Any) -> None:
+    dag = load_dag(ROOT / "dags" / "example_hyperparameter_sweep.py", "example_hyperparameter_sweep")
+    run = dag.test()
+    assert set(task_states(run).values()) == {"success"}
+
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    hook = FineTuningHook()
+    jobs = [hook.retrieve_job(job_id) for job_id in simulator.state.jobs]
+    assert len(jobs) == 3
+    assert sorted(j.metadata["airflow_map_index"] for j in jobs) == ["0", "1", "2"]
+    epochs = sorted(j.raw["method"]["supervised"]["hyperparameters"]["n_epochs"] for j in jobs)
+    assert epochs == [2, 3, 4]
+
+    all_checkpoints = [c for j in jobs for c in hook.iter_checkpoints(j.id)]
+    best = min(all_checkpoints, key=lambda c: c.metrics["valid_loss"])
+    picked = read_xcoms("example_hyperparameter_sweep", run.run_id)[("pick_best", -1, "return_value")]
+    assert picked == {"checkpoint": best.fine_tuned_model_checkpoint, "valid_loss": best.metrics["valid_loss"]}
