@@ -66,6 +66,35 @@ def object_storage_path(uri: str) -> Any:
     return ObjectStoragePath(uri)
 
 
+def _ti_key(ti: Any) -> dict[str, Any]:
+    map_index = getattr(ti, "map_index", -1)
+    return {
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "run_id": ti.run_id,
+        "map_index": -1 if map_index is None else map_index,
+    }
+
+
+async def aget_task_xcom(ti: Any, key: str) -> Any:
+    """Read an XCom of a task instance from a trigger without blocking the event loop."""
+    if AIRFLOW_V_3:
+        return await XCom.aget_one(key=key, **_ti_key(ti))
+    import asyncio
+
+    return await asyncio.to_thread(XCom.get_one, key=key, **_ti_key(ti))
+
+
+async def aset_task_xcom(ti: Any, key: str, value: Any) -> None:
+    """Write an XCom of a task instance from a trigger without blocking the event loop."""
+    if AIRFLOW_V_3:
+        await XCom.aset(key, value, **_ti_key(ti))
+        return
+    import asyncio
+
+    await asyncio.to_thread(XCom.set, key=key, value=value, **_ti_key(ti))
+
+
 async def aget_connection(conn_id: str) -> Any:
     """Look up a connection without blocking the event loop."""
     getter = getattr(BaseHook, "aget_connection", None)

@@ -11,10 +11,15 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_ft import DEFAULT_CONN_ID
+from airflow_provider_ft._compat import aget_task_xcom, aset_task_xcom
 from airflow_provider_ft.api.client import AsyncFineTuningClient
 from airflow_provider_ft.api.errors import FineTuningApiError
 from airflow_provider_ft.events import WaitResult, describe_event, result_from_job
 from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+# XCom of the waiting task holding the newest event logged: serialize() only captures the state at
+# defer time, so after a triggerer restart this is what keeps events from being logged twice.
+PROGRESS_XCOM_KEY = "fine_tuning_last_event_id"
 
 # Errors that no amount of waiting fixes: stop and tell the task.
 FATAL_STATUSES = frozenset({400, 401, 403, 404, 422})
@@ -79,6 +84,7 @@ class FineTuningJobTrigger(BaseTrigger):
         except FineTuningApiError as err:
             yield TriggerEvent(WaitResult("error", self.job_id, str(err)).to_payload())
             return
+        await self._load_progress()
         # Spread first polls over one interval: after a triggerer restart all triggers start at once.
         first_wait = random.uniform(0, self.poll_interval) if self.poll_interval > 0 else 0.0
         if await self._sleep_or_deadline(first_wait):
@@ -126,9 +132,34 @@ class FineTuningJobTrigger(BaseTrigger):
         return result_from_job(job, checkpoints, self.last_event_id)
 
     async def _log_new_events(self, client: AsyncFineTuningClient) -> None:
-        for event in await client.events_since(self.job_id, self.last_event_id):
+        events = await client.events_since(self.job_id, self.last_event_id)
+        for event in events:
             self.log.info("Job %s: %s", self.job_id, describe_event(event))
             self.last_event_id = event.id
+        if events:
+            await self._save_progress()
+
+    async def _load_progress(self) -> None:
+        """Resume after the newest event a previous run of this trigger logged (if it recorded one)."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return
+        try:
+            stored = await aget_task_xcom(ti, PROGRESS_XCOM_KEY)
+        except Exception as err:  # progress is a nicety; never let it break the wait
+            self.log.debug("Could not read the trigger's progress: %s", err)
+            return
+        if isinstance(stored, str) and stored:
+            self.last_event_id = stored
+
+    async def _save_progress(self) -> None:
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return
+        try:
+            await aset_task_xcom(ti, PROGRESS_XCOM_KEY, self.last_event_id)
+        except Exception as err:
+            self.log.debug("Could not record the trigger's progress: %s", err)
 
     async def on_kill(self) -> None:
         """A user killed the deferred task (Airflow >= 3.3): cancel the job if asked to."""

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_ft.triggers import fine_tuning as trigger_module
 from airflow_provider_ft.triggers.fine_tuning import FineTuningJobTrigger
-from tests.unit.fakes import FakeAsyncClient, ScriptedApi, api_error, event, job
+from tests.unit.fakes import FakeAsyncClient, FakeTI, ScriptedApi, api_error, event, job
 
 KEY = "sk-trigger-SECRET"
 
@@ -191,3 +191,39 @@ def test_cleanup_never_cancels(monkeypatch: pytest.MonkeyPatch) -> None:
     _use(monkeypatch, api)
     asyncio.run(FineTuningJobTrigger(job_id="ftjob-1").cleanup())
     assert api.cancelled == []
+
+
+def test_restart_from_defer_time_kwargs_resumes_from_recorded_progress(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real triggerer restart rebuilds the trigger from the kwargs stored at defer time; the progress
+    the first run recorded in its task's XCom keeps events from being logged twice."""
+    xcoms: dict[str, Any] = {}
+
+    async def aget(ti: Any, key: str) -> Any:
+        return xcoms.get(key)
+
+    async def aset(ti: Any, key: str, value: Any) -> None:
+        xcoms[key] = value
+
+    monkeypatch.setattr(trigger_module, "aget_task_xcom", aget)
+    monkeypatch.setattr(trigger_module, "aset_task_xcom", aset)
+    api = ScriptedApi(
+        [job("running"), job("running"), RuntimeError("triggerer died"), job("succeeded")],
+        events=[event(n) for n in range(1, 9)],
+    )
+    _use(monkeypatch, api)
+    _, defer_time_kwargs = FineTuningJobTrigger(job_id="ftjob-1", poll_interval=1).serialize()
+
+    first = FineTuningJobTrigger(**defer_time_kwargs)
+    first.task_instance = FakeTI()
+    with pytest.raises(RuntimeError, match="triggerer died"):
+        _collect(first)
+    assert xcoms == {"fine_tuning_last_event_id": "ev-004"}
+
+    second = FineTuningJobTrigger(**defer_time_kwargs)  # what the new triggerer process builds
+    second.task_instance = FakeTI()
+    payload = _collect(second)[0]
+    assert payload["status"] == "succeeded"
+    logged = _logged_events(caplog, capsys)
+    assert logged == [f"Job ftjob-1: [info] event {n}" for n in range(1, 9)], "each event exactly once"
