@@ -111,3 +111,25 @@ with _dag("ft_faults") as ft_faults:
         task_id="create", model=MODEL, training_file=upload.output, retries=2, retry_delay=timedelta(0)
     )
     FineTuningJobSensor(task_id="wait", job_id=create.output, poll_interval=POLL, retries=2, retry_delay=timedelta(0))
+
+
+class ChaosCreate(CreateFineTuningJobOperator):
+    """Dies after creating its job on some first tries (seeded by the run id), like a killed worker."""
+
+    def execute(self, context: Any) -> Any:
+        import random
+
+        result = super().execute(context)
+        ti = context["ti"]
+        death_rate = float(os.environ.get("FT_CHAOS_WORKER_DEATH", "0"))
+        if ti.try_number == 1 and random.Random(f"{ti.run_id}/death").random() < death_rate:
+            raise RuntimeError("chaos: worker died after the create call")
+        return result
+
+
+# The chaos test's DAG: every task retries, as a production DAG would.
+with _dag("ft_chaos") as ft_chaos:
+    retry = {"retries": 4, "retry_delay": timedelta(0)}
+    upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN, **retry)
+    create = ChaosCreate(task_id="create", model=MODEL, training_file=upload.output, **retry)
+    FineTuningJobSensor(task_id="wait", job_id=create.output, poll_interval=POLL, **retry)
