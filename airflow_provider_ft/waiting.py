@@ -51,6 +51,7 @@ class JobWaitMixin:
     cancel_on_kill: bool
     soft_fail: bool
     log: logging.Logger
+    fine_tuned_model: str | None = None
     _last_event_id: str | None = None
 
     def hook(self) -> FineTuningHook:
@@ -137,6 +138,7 @@ class JobWaitMixin:
         ti = context["ti"]
         ti.xcom_push(key=XCOM_JOB_ID, value=result.job_id)
         if result.outcome == "succeeded":
+            self.fine_tuned_model = result.fine_tuned_model  # for OpenLineage
             ti.xcom_push(key=XCOM_MODEL, value=result.fine_tuned_model)
             ti.xcom_push(key=XCOM_CHECKPOINTS, value=result.checkpoints)
             ti.xcom_push(key=XCOM_TRAINED_TOKENS, value=result.trained_tokens)

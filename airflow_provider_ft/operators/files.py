@@ -79,6 +79,7 @@ class UploadFineTuningFileOperator(BaseOperator):  # type: ignore[misc]
         self.min_examples = min_examples
         self.processing_timeout = processing_timeout
         self.poll_interval = poll_interval
+        self.uploaded_file_id: str | None = None
 
     def hook(self) -> FineTuningHook:
         from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
@@ -98,7 +99,22 @@ class UploadFineTuningFileOperator(BaseOperator):  # type: ignore[misc]
         uploaded = self.upload(name, content)
         self.log.info("Uploaded %s as %s (%d bytes)", self.file_path, uploaded.id, uploaded.bytes)
         processed = self.wait_until_processed(uploaded)
+        self.uploaded_file_id = processed.id
         return processed.id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the uploaded file (the local or object-storage source is this task's input)."""
+        from airflow_provider_ft.lineage import operator_lineage
+
+        lineage = operator_lineage()
+        if lineage is None or not self.uploaded_file_id:
+            return lineage
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+
+        from airflow_provider_ft.lineage import NAMESPACE, file_dataset_name
+
+        lineage.outputs.append(Dataset(namespace=NAMESPACE, name=file_dataset_name(self.uploaded_file_id)))
+        return lineage
 
     def upload(self, name: str, content: bytes) -> FileObject:
         hook = self.hook()

@@ -254,6 +254,14 @@ class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[m
         super().execute_complete(context, event)
         return self.waited_job_id(context)
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the training (and validation) file in; the fine-tuned model out once known."""
+        from airflow_provider_ft.lineage import operator_lineage
+
+        return operator_lineage(
+            files=[self.training_file, self.validation_file], models=[getattr(self, "fine_tuned_model", None)]
+        )
+
     def on_kill(self) -> None:
         if self.cancel_on_kill and self.wait_for_completion and self.job_id:
             self.cancel_quietly(self.job_id, reason="the task was killed")

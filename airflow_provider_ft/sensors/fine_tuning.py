@@ -94,6 +94,12 @@ class FineTuningJobSensor(JobWaitMixin, BaseSensorOperator):  # type: ignore[mis
 
         return PokeReturnValue(is_done=True, xcom_value=self.finish(context, result))
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the fine-tuned model this wait produced."""
+        from airflow_provider_ft.lineage import operator_lineage
+
+        return operator_lineage(models=[getattr(self, "fine_tuned_model", None)])
+
     def on_kill(self) -> None:
         if self.cancel_on_kill and self.job_id:
             self.cancel_quietly(self.job_id, reason="the task was killed")
