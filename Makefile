@@ -20,7 +20,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .bootstrap/bin/uv)
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench simulator constraints clean
+.PHONY: install test lint demo bench simulator constraints clean wheel-check
 
 install: $(STAMP)
 
@@ -46,6 +46,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench
+
+# The built wheel in a clean venv, on both Airflow lines: `airflow providers` must list it.
+wheel-check: | $(UV)
+	UV=$(UV) PYTHON=$(PYTHON) bash tools/check_wheel.sh
+	UV=$(UV) PYTHON=$(PYTHON) CONSTRAINTS=constraints/airflow-2.11.txt AIRFLOW_SPEC=apache-airflow==2.11.2 \
+		bash tools/check_wheel.sh 2>&1 | grep -v RemovedInAirflow3Warning
 
 simulator: $(STAMP)
 	$(VENV)/bin/ft-simulator --port 8089
