@@ -1,6 +1,9 @@
 # Every target creates its virtualenv and installs into it on first use (pinned by constraints/).
 # `make test AIRFLOW=2` runs the same suite on Airflow 2.11 in its own venv.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
 AIRFLOW ?= 3
 PYTHON ?= python3
 ifeq ($(AIRFLOW),2)

@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 
 "$UV" build -q --wheel -o "$work/dist" .
 wheel=$(ls "$work"/dist/airflow_provider_ft-*.whl)
-unzip -l "$wheel" | grep -q "airflow_provider_ft/py.typed" || { echo "py.typed missing from $wheel"; exit 1; }
+"$PYTHON" -c 'import sys, zipfile; names = zipfile.ZipFile(sys.argv[1]).namelist(); sys.exit(0 if "airflow_provider_ft/py.typed" in names else "py.typed missing from the wheel")' "$wheel"
 "$UV" venv -q -p "$PYTHON" "$work/venv"
 VIRTUAL_ENV="$work/venv" UV_COMPILE_BYTECODE=1 "$UV" pip install -q -c "$CONSTRAINTS" "$AIRFLOW_SPEC" "$wheel"
 
