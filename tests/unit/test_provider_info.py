@@ -57,3 +57,45 @@ def test_every_class_named_in_provider_info_imports() -> None:
         assert getattr(importlib.import_module(module), attr)
     for module in modules:
         importlib.import_module(module)
+
+
+def test_connection_form_widgets_for_airflow_2() -> None:
+    """Airflow 2.x builds the connection form from the hook (3.2+ reads conn-fields from the provider info)."""
+    import pytest
+
+    pytest.importorskip("wtforms")
+    pytest.importorskip("flask_appbuilder")
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    widgets = FineTuningHook.get_connection_form_widgets()
+    assert set(widgets) == {"organization", "project", "timeout", "max_retries"}
+    conn_fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    assert set(widgets) == set(conn_fields), "the 2.x form and the 3.x provider info offer the same fields"
+    behaviour = FineTuningHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    assert "login" in behaviour["hidden_fields"]
+
+
+def test_test_connection_is_wired_for_the_ui_button() -> None:
+    """The UI's Test button calls ``test_connection`` on the hook class registered for the conn type."""
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    info = get_provider_info()["connection-types"][0]
+    assert info["hook-class-name"].endswith(".FineTuningHook")
+    assert FineTuningHook.conn_type == info["connection-type"]
+    assert "test_connection" in FineTuningHook.__dict__
+
+
+def test_airflows_providers_manager_sees_the_connection_form() -> None:
+    """What the UI renders: relabelled fields, the extra fields, and a testable connection type."""
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    behaviour = manager.field_behaviours["openai_fine_tuning"]
+    assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
+    widgets = {name.rsplit("__", 1)[-1] for name in manager.connection_form_widgets if "openai_fine_tuning" in name}
+    assert widgets == {"organization", "project", "timeout", "max_retries"}
+    hook = manager.hooks["openai_fine_tuning"]
+    assert hook is not None
+    assert hook.hook_class_name == "airflow_provider_ft.hooks.fine_tuning.FineTuningHook"
+    assert getattr(hook, "connection_testable", True)
