@@ -1,6 +1,7 @@
 """Run the simulator as a process: ``python -m airflow_provider_ft.simulator --port 0``.
 
-Prints exactly one line, ``FT_SIMULATOR_URL=http://HOST:PORT/v1``, then serves until SIGINT or
+Prints exactly one line, ``FT_SIMULATOR_URL=http://HOST:PORT/v1`` (``.../openai/v1`` with
+``--dialect azure``, whose dated API lives at ``.../openai``), then serves until SIGINT or
 SIGTERM, so a parent process (a test fixture, a demo script) can read the URL and move on.
 """
 
@@ -24,11 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-key",
         default=None,
-        help=f"bearer key clients must send (default: $FT_SIMULATOR_API_KEY or {DEFAULT_API_KEY})",
+        help=f"key clients must send (default: $FT_SIMULATOR_API_KEY or {DEFAULT_API_KEY})",
     )
     parser.add_argument("--seconds-per-step", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--organization", default="org-simulator")
+    parser.add_argument(
+        "--dialect",
+        choices=("openai", "azure"),
+        default="openai",
+        help="openai: /v1 with Bearer auth; azure: /openai/v1 and the dated /openai API with an api-key header",
+    )
     parser.add_argument("--faults", default=None, help='fault plan as JSON, e.g. \'{"rate_limit": 0.1, "seed": 1}\'')
     return parser
 
@@ -59,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         organization=args.organization,
         faults=faults,
+        dialect="azure" if args.dialect == "azure" else "openai",
     ).start()
     try:
         print(f"FT_SIMULATOR_URL={sim.base_url}", flush=True)

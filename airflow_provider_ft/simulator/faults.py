@@ -3,7 +3,9 @@
 A FaultPlan is data (so it can travel as JSON through the admin endpoint); a FaultInjector applies
 it with a seeded RNG, so a failing run replays the same faults for the same request sequence.
 Rules with ``count`` hit exactly the next N matching requests, which deterministic tests prefer
-over probabilities. Only ``/v1`` requests are ever faulted.
+over probabilities. Only API requests are ever faulted (not the admin endpoints); rules name
+OpenAI paths (``/v1/...``), onto which the Azure dialect's ``/openai/v1/...`` and dated
+``/openai/...`` paths map.
 """
 
 from __future__ import annotations

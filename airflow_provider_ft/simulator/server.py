@@ -1,5 +1,8 @@
 """HTTP front of the simulator: routing, auth, error envelope, multipart, fault injection.
 
+The OpenAI dialect serves ``/v1``; the Azure dialect serves ``/openai/v1`` and the dated
+``/openai`` API instead (see azure.py), over the same store.
+
 Built on ``http.server.ThreadingHTTPServer`` (one thread per connection, HTTP/1.1 keep-alive) so
 it needs nothing outside the standard library and can serve about a thousand concurrent pollers.
 """
@@ -14,12 +17,15 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from airflow_provider_ft.simulator import azure
+from airflow_provider_ft.simulator.azure import DIALECTS, Api, Dialect
 from airflow_provider_ft.simulator.errors import ApiError, invalid
 from airflow_provider_ft.simulator.faults import FaultInjector, FaultPlan
 from airflow_provider_ft.simulator.multipart import Form, MultipartError, parse_multipart
@@ -27,7 +33,7 @@ from airflow_provider_ft.simulator.state import RecordedRequest, SimulatorState
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/v1"
+API_PREFIX = azure.OPENAI_PREFIX
 ADMIN_PREFIX = "/__simulator__"
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _BAD_JSON = (
@@ -202,8 +208,8 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
 ]
 
 
-def route(method: str, segments: list[str]) -> tuple[Handler, dict[str, str]]:
-    """Find the handler for ``segments`` (the path after /v1, split and unquoted)."""
+def route(method: str, segments: list[str], prefix: str = API_PREFIX) -> tuple[Handler, dict[str, str]]:
+    """Find the handler for ``segments`` (the path after ``prefix``, split and unquoted)."""
     allowed = []
     for want_method, template, handler in ROUTES:
         if len(template) != len(segments):
@@ -220,7 +226,7 @@ def route(method: str, segments: list[str]) -> tuple[Handler, dict[str, str]]:
             if want_method == method:
                 return handler, params
             allowed.append(want_method)
-    path = API_PREFIX + "/" + "/".join(segments)
+    path = prefix + "/" + "/".join(segments)
     if allowed:
         raise ApiError(
             405,
@@ -338,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.send_header("x-request-id", request_id)
             self.send_header("openai-version", "2020-10-01")
+            if self.server.simulator.dialect == "azure":
+                self.send_header("apim-request-id", str(uuid.uuid4()))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             if self.close_connection:
@@ -366,33 +374,43 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         request_id = _request_id()
         sim = self.server.simulator
+        url = urlsplit(self.path)
+        path = url.path
+        api = azure.api_for(sim.dialect, path)
         try:
             body = self._read_body()
         except (ApiError, ValueError) as exc:
             self.close_connection = True  # the stream position is unknown now
             error = exc if isinstance(exc, ApiError) else invalid("Malformed request body.")
-            self._send(error.status, error.body(), request_id)
+            self._send(error.status, _envelope(api, error), request_id)
             return
-        url = urlsplit(self.path)
-        path = url.path
         headers = {name.lower(): value for name, value in self.headers.items()}
         req = _Request(self.command, path, parse_qs(url.query, keep_blank_values=True), headers, body)
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
-            self._answer(request_id, lambda: sim.admin(req, self._auth_error(sim.api_key)))
+            self._answer(request_id, lambda: sim.admin(req, self._admin_auth_error(sim, headers)))
             return
-        if path != API_PREFIX and not path.startswith(API_PREFIX + "/"):
-            error = ApiError(404, f"Invalid URL ({self.command} {path})", code="unknown_url")
-            self._send(404, error.body(), request_id)
+        if api is None:
+            if sim.dialect == "azure":
+                self._send(404, azure.error_body(azure.not_found()), request_id)
+            else:
+                error = ApiError(404, f"Invalid URL ({self.command} {path})", code="unknown_url")
+                self._send(404, error.body(), request_id)
             return
         _parse_body(req)
         record = _record(req)
         sim.state.requests.append(record)
-        auth_error = self._auth_error(sim.api_key)
+        auth_error = azure.auth_error(headers, sim.api_key) if api.azure else self._auth_error(sim.api_key)
         if auth_error is not None:
             record.status = 401
-            self._send(401, auth_error.body(), request_id)
+            self._send(401, azure.error_body(auth_error) if api.azure else auth_error.body(), request_id)
             return
-        decision = sim.faults.decide(self.command, path)
+        version_error = azure.api_version_error(req.query) if api.dated else None
+        if version_error is not None:
+            record.status = version_error.status
+            self._send(version_error.status, _envelope(api, version_error), request_id)
+            return
+        # Fault rules name OpenAI paths (/v1/...); each API's path maps onto them.
+        decision = sim.faults.decide(self.command, API_PREFIX + api.rest(path))
         record.fault = decision.label
         if decision.reset:
             self._drop(reset=True)
@@ -411,10 +429,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "Retry-After": str(max(1, int(-(-seconds // 1)))),
                 }
             error = ApiError(decision.status, message, type=kind, code=code, headers=headers_out)
-            self._send(error.status, error.body(), request_id, error.headers)
+            self._send(error.status, _envelope(api, error), request_id, error.headers)
             return
-        segments = [unquote(s) for s in path[len(API_PREFIX) :].strip("/").split("/")]
-        status, payload, headers_out = _dispatch(sim.state, req, segments)
+        segments = [unquote(s) for s in api.rest(path).strip("/").split("/")]
+        status, payload, headers_out = _dispatch(sim.state, req, segments, api)
         record.status = status
         if decision.lose_response:
             self._drop(reset=False)
@@ -426,6 +444,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, compute(), request_id)
         except ApiError as exc:
             self._send(exc.status, exc.body(), request_id, exc.headers)
+
+    def _admin_auth_error(self, sim: Simulator, headers: dict[str, str]) -> ApiError | None:
+        # The Azure dialect's admin endpoints also take its api-key header.
+        if sim.dialect == "azure" and azure.auth_error(headers, sim.api_key) is None:
+            return None
+        return self._auth_error(sim.api_key)
 
     def _auth_error(self, api_key: str) -> ApiError | None:
         header = self.headers.get("Authorization")
@@ -446,6 +470,11 @@ class _Handler(BaseHTTPRequestHandler):
                 code="invalid_api_key",
             )
         return None
+
+
+def _envelope(api: Api | None, error: ApiError) -> dict[str, Any]:
+    """The error body as ``api`` writes it (Azure's envelope in the dated API)."""
+    return azure.error_body(error) if api is not None and api.dated else error.body()
 
 
 def _request_id() -> str:
@@ -470,6 +499,8 @@ def _record(req: _Request) -> RecordedRequest:
     headers = dict(req.headers)
     if "authorization" in headers:
         headers["authorization"] = "Bearer ***"
+    if "api-key" in headers:
+        headers["api-key"] = "***"
     record = RecordedRequest(
         method=req.method, path=req.path, query=req.query, headers=headers, json=req.json, time=time.time()
     )
@@ -481,16 +512,23 @@ def _record(req: _Request) -> RecordedRequest:
     return record
 
 
-def _dispatch(state: SimulatorState, req: _Request, segments: list[str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+def _dispatch(
+    state: SimulatorState, req: _Request, segments: list[str], api: Api = azure.OPENAI_API
+) -> tuple[int, dict[str, Any], dict[str, str]]:
     try:
-        handler, req.params = route(req.method, segments)
-        return 200, handler(state, req), {}
+        if api.dated and azure.dated_route_excluded(segments):
+            raise azure.not_found()
+        handler, req.params = route(req.method, segments, api.prefix)
+        payload = handler(state, req)
+        if api.dated:
+            return azure.dated_status(req.method, segments), azure.dated_view(state, payload), {}
+        return 200, payload, {}
     except ApiError as exc:
-        return exc.status, exc.body(), exc.headers
+        return exc.status, _envelope(api, exc), exc.headers
     except Exception:  # a simulator bug must still answer in the API's envelope
         log.exception("simulator error on %s %s", req.method, req.path)
         error = ApiError(500, _FAULT_MESSAGES[500][0], type="server_error")
-        return 500, error.body(), {}
+        return 500, _envelope(api, error), {}
 
 
 class Simulator:
@@ -498,7 +536,11 @@ class Simulator:
 
     ``start()`` serves in daemon threads; ``base_url`` ends in ``/v1`` like the real API.
     ``clock`` (unix seconds) drives every job's lifecycle; pass a fake one for deterministic
-    tests. ``faults`` injects errors into /v1 requests (see FaultPlan).
+    tests. ``faults`` injects errors into API requests (see FaultPlan; rules name /v1 paths).
+
+    ``dialect="azure"`` speaks Azure OpenAI instead: ``base_url`` is the OpenAI-compatible
+    ``.../openai/v1`` API and ``azure_dated_url`` the dated ``.../openai`` API (``api-version``
+    query parameter), both authenticated by an ``api-key`` header (see azure.py).
     """
 
     def __init__(
@@ -513,10 +555,14 @@ class Simulator:
         organization: str = "org-simulator",
         faults: FaultPlan | None = None,
         max_recorded_requests: int = 10_000,
+        dialect: Dialect = "openai",
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
         self.api_key = api_key
+        self.dialect: Dialect = dialect
         self.host = host
         self._port = port
         self.state = SimulatorState(
@@ -573,13 +619,21 @@ class Simulator:
 
     @property
     def base_url(self) -> str:
-        return self.url + API_PREFIX
+        """The OpenAI-style API: ``.../v1``, or ``.../openai/v1`` in the Azure dialect."""
+        return self.url + (azure.AZURE_V1_PREFIX if self.dialect == "azure" else API_PREFIX)
+
+    @property
+    def azure_dated_url(self) -> str:
+        """The Azure dialect's dated API, ``.../openai`` (send ``?api-version=...``)."""
+        if self.dialect != "azure":
+            raise ValueError("azure_dated_url needs Simulator(dialect='azure')")
+        return self.url + azure.AZURE_PREFIX
 
     def set_faults(self, plan: FaultPlan | None) -> None:
         """Replace the fault plan (None: no faults); counters and RNG start afresh."""
         self.faults.set_plan(plan)
 
-    # ---- admin endpoints (outside /v1, never faulted) -------------------------------------
+    # ---- admin endpoints (outside the APIs, never faulted) --------------------------------
     def admin(self, req: _Request, auth_error: ApiError | None) -> dict[str, Any]:
         if auth_error is not None:
             raise auth_error

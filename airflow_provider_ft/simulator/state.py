@@ -24,6 +24,7 @@ from airflow_provider_ft.simulator.lifecycle import TERMINAL, JobRecord
 
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 OUTCOME_KEY = "simulator_outcome"  # metadata key: value "fail" makes the job fail mid-run
+FILE_PROCESSING_STEPS = 2  # steps' worth of time an upload reads "pending" in Azure's dated API
 _ALNUM = string.ascii_letters + string.digits
 _MAX_RECORDED = 10_000
 
@@ -42,6 +43,7 @@ class FileRecord:
     examples: int = 0
     tokens: int = 0
     format: str | None = None
+    ready_at: float = 0.0  # until then Azure's dated API reports the upload as "pending"
 
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -79,7 +81,7 @@ class PermissionRecord:
 
 @dataclass
 class RecordedRequest:
-    """One request as the simulator received it (Authorization redacted, no file bytes)."""
+    """One request as the simulator received it (Authorization and api-key redacted, no file bytes)."""
 
     method: str
     path: str
@@ -271,6 +273,7 @@ class SimulatorState:
             now = self.now()
             record.id = f"file-{self._token(22)}"
             record.serial, record.created = self._next_serial(), now
+            record.ready_at = now + FILE_PROCESSING_STEPS * self.seconds_per_step
             if expires is not None:
                 record.expires_at = int(now) + expires
             self.files[record.id] = record
@@ -286,6 +289,12 @@ class SimulatorState:
         with self.lock:
             self._materialize(self.now())
             return self._file(file_id).to_api()
+
+    def file_processing(self, file_id: str) -> bool:
+        """Whether an upload is still being processed (Azure's dated API shows it "pending")."""
+        with self.lock:
+            record = self.files.get(file_id)
+            return record is not None and self.now() + 1e-6 < record.ready_at
 
     def delete_file(self, file_id: str) -> dict[str, Any]:
         with self.lock:
