@@ -90,6 +90,17 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        for name in ("organization", "project"):
+            # They become headers: stray spaces or line breaks (pasted into a form) would make every
+            # request fail inside the HTTP library, so reject or trim them here with a clear message.
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ConfigError(f"{name} must be a string, got {value!r}.")
+            if any(ch in value for ch in "\r\n"):
+                raise ConfigError(f"{name} contains a line break; set it again without one.")
+            object.__setattr__(self, name, value.strip() or None)
         if self.timeout <= 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}.")
         if self.max_retries < 0:

@@ -50,6 +50,17 @@ class PreparedCall:
 
 
 def prepare(config: ClientConfig, req: ApiRequest) -> PreparedCall:
+    if req.json is not None:
+        # Checked here so both transports fail the same way, before sending, and without retrying:
+        # requests would raise InvalidJSONError or TypeError and httpx ValueError or TypeError.
+        try:
+            json.dumps(req.json, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise FineTuningApiError(
+                f"the request body cannot be sent as JSON ({err}): use only strings, finite numbers, "
+                "booleans, null, lists and objects",
+                operation=req.operation,
+            ) from None
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **config.auth_headers()}
     files = None
     data = None
@@ -106,6 +117,57 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+# Plain words for the causes users meet, found anywhere in an exception's chain (by class name, so
+# neither requests nor httpx has to be imported). The libraries' own texts name pool objects and
+# "Max retries exceeded" although this client retries by itself.
+_PLAIN_CAUSES = {
+    "ConnectionRefusedError": "connection refused",
+    "ConnectionResetError": "connection reset by the server",
+    "ConnectionAbortedError": "connection aborted",
+    "BrokenPipeError": "the server closed the connection while the request was being sent",
+    "RemoteDisconnected": "the server closed the connection without answering",
+    "NameResolutionError": "could not resolve the host name",
+    "gaierror": "could not resolve the host name",
+    "ConnectTimeout": "connecting timed out",
+    "ConnectTimeoutError": "connecting timed out",
+    "PoolTimeout": "no free connection in the pool in time",
+    "ReadTimeout": "read timed out",
+    "ReadTimeoutError": "read timed out",
+    "WriteTimeout": "sending timed out",
+    "TimeoutError": "timed out",
+}
+_LIBRARIES = frozenset({"requests", "urllib3", "httpx", "httpcore", "h11", "anyio"})
+
+
+def _causes(exc: BaseException, limit: int = 12) -> list[BaseException]:
+    """The exception and what it wraps: exception args, ``reason`` (urllib3), causes and contexts."""
+    found: list[BaseException] = []
+    pending = [exc]
+    while pending and len(found) < limit:
+        link = pending.pop(0)
+        if any(link is seen for seen in found):
+            continue
+        found.append(link)
+        pending += [arg for arg in link.args if isinstance(arg, BaseException)]
+        reason = getattr(link, "reason", None)
+        pending += [x for x in (reason, link.__cause__, link.__context__) if isinstance(x, BaseException)]
+    return found
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """A short, library-neutral description of a network failure."""
+    causes = _causes(exc)
+    for link in causes:
+        plain = _PLAIN_CAUSES.get(type(link).__name__)
+        if plain is not None:
+            return plain
+    # Otherwise the deepest cause outside the HTTP libraries reads best (e.g. an ssl error).
+    for link in reversed(causes):
+        if type(link).__module__.split(".")[0] not in _LIBRARIES and str(link):
+            return f"{type(link).__name__}: {link}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _transport_error(req: ApiRequest, config: ClientConfig, failure: Failure, exc: BaseException) -> FineTuningApiError:
     what = {
         Failure.CONNECT: "could not connect to",
@@ -113,10 +175,16 @@ def _transport_error(req: ApiRequest, config: ClientConfig, failure: Failure, ex
         Failure.DISCONNECT: "lost the connection to",
     }[failure]
     maybe = failure is not Failure.CONNECT and not req.idempotent
-    message = redact(f"{what} {config.base_url} ({type(exc).__name__}: {exc})", config)
+    message = redact(f"{what} {config.base_url} ({_describe_failure(exc)})", config)
     if failure is Failure.TIMEOUT:
         message += f"; the timeout is {config.timeout:g}s (connection extra 'timeout')"
     return FineTuningApiError(message, operation=req.operation, maybe_committed=maybe)
+
+
+def _local_error(req: ApiRequest, config: ClientConfig, exc: BaseException) -> FineTuningApiError:
+    """The HTTP library refused to build or send the request: nothing left this process, so no retry."""
+    message = redact(f"could not send the request to {config.base_url} ({type(exc).__name__}: {exc})", config)
+    return FineTuningApiError(message, operation=req.operation)
 
 
 def _log_retry(req: ApiRequest, outcome: Outcome, delay: float, state: RetryState) -> None:
@@ -207,6 +275,18 @@ def _classify_requests_error(exc: BaseException) -> Failure:
     return Failure.DISCONNECT
 
 
+def _requests_network_errors() -> tuple[type[BaseException], ...]:
+    """The requests errors raised by the network (retryable), as opposed to by building the request."""
+    import requests
+
+    return (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
+
+
 class SyncTransport:
     """Blocking transport for workers. One pooled ``requests.Session`` per transport."""
 
@@ -243,10 +323,17 @@ class SyncTransport:
                     data=call.data,
                     files=call.files,
                     timeout=(min(CONNECT_TIMEOUT, self.config.timeout), self.config.timeout),
+                    # Like the async transport: a redirect is reported, not followed (requests would
+                    # resend a create's body to wherever a 307 points).
+                    allow_redirects=False,
                 )
-            except requests.exceptions.RequestException as exc:
+            except _requests_network_errors() as exc:
                 self._sleep(after_failure(req, self.config, state, _classify_requests_error(exc), exc))
                 continue
+            except requests.exceptions.RequestException as exc:
+                # InvalidHeader, InvalidURL, InvalidJSONError...: retrying cannot help, and calling them a
+                # lost connection would make a create look possibly committed when it never left.
+                raise _local_error(req, self.config, exc) from None
             result, delay = after_answer(req, self.config, state, resp.status_code, dict(resp.headers), resp.content)
             if delay is None:
                 return result
@@ -340,9 +427,12 @@ class AsyncTransport:
                         files=call.files,
                         timeout=timeout,
                     )
-            except httpx.TransportError as exc:
+            except (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
                 await self._sleep(after_failure(req, self.config, state, _classify_httpx_error(exc), exc))
                 continue
+            except httpx.TransportError as exc:
+                # LocalProtocolError (e.g. an illegal header value), UnsupportedProtocol: never sent.
+                raise _local_error(req, self.config, exc) from None
             result, delay = after_answer(req, self.config, state, resp.status_code, dict(resp.headers), resp.content)
             if delay is None:
                 return result
