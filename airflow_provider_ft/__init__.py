@@ -97,6 +97,17 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Per-request timeout.",
                         "schema": {"type": ["number", "null"], "minimum": 1},
                     },
+                    "api_type": {
+                        "label": "API type",
+                        "description": "'azure' for an Azure OpenAI resource (api-key header); detected from "
+                        "*.openai.azure.com hosts.",
+                        "schema": {"type": ["string", "null"], "enum": ["openai", "azure", None]},
+                    },
+                    "api_version": {
+                        "label": "Azure API version",
+                        "description": "Azure's dated API (e.g. 2024-10-21); leave empty for Azure's v1 API.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "max_retries": {
                         "label": "Max retries",
                         "description": "Retries on 408/409/429/5xx, timeouts and connection errors.",

@@ -54,6 +54,7 @@ def api_server(
     seconds_per_step: float = 0.02,
     use_environment: bool = True,
     api_key: str = SIMULATOR_KEY,
+    azure_api_version: str | None = None,
     **simulator_kwargs: Any,
 ) -> Iterator[ApiServer]:
     """Yield a server for ``conn_id``: the environment's if configured, else a fresh simulator."""
@@ -73,7 +74,15 @@ def api_server(
 
     simulator = Simulator(api_key=api_key, seconds_per_step=seconds_per_step, **simulator_kwargs).start()
     previous = os.environ.get(env_name)
-    os.environ[env_name] = connection_uri_json(api_key, simulator.base_url, max_retries=3)
+    if simulator.dialect == "azure":
+        # Azure's v1 API by default; with azure_api_version, its dated API (/openai?api-version=...).
+        base_url = simulator.azure_dated_url if azure_api_version else simulator.base_url
+        extra: dict[str, Any] = {"api_type": "azure", "max_retries": 3}
+        if azure_api_version:
+            extra["api_version"] = azure_api_version
+        os.environ[env_name] = connection_uri_json(api_key, base_url, **extra)
+    else:
+        os.environ[env_name] = connection_uri_json(api_key, simulator.base_url, max_retries=3)
     try:
         yield ApiServer(conn_id, simulator.base_url, simulator)
     finally:

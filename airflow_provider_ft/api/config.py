@@ -77,6 +77,32 @@ def normalize_base_url(raw: str | None) -> str:
     return url
 
 
+DIALECTS = ("openai", "azure")
+AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def is_azure_url(url: str | None) -> bool:
+    host = urlsplit(url or "").hostname or ""
+    return host.endswith(AZURE_HOST_SUFFIXES)
+
+
+def azure_base_url(url: str, *, dated: bool) -> str:
+    """Complete a resource URL (https://NAME.openai.azure.com) with the API root it needs."""
+    if url == DEFAULT_BASE_URL:
+        raise ConfigError(
+            "Azure OpenAI needs the resource's endpoint as the base URL, e.g. https://NAME.openai.azure.com"
+        )
+    path = urlsplit(url).path.rstrip("/")
+    if path in ("", "/openai"):
+        return url.rstrip("/").removesuffix("/openai") + ("/openai" if dated else "/openai/v1")
+    if dated and path.endswith("/openai/v1"):
+        raise ConfigError(
+            f"Base URL {url!r} is Azure's v1 API, but api_version selects the dated API: drop the /v1 "
+            "or remove api_version."
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Everything a transport needs to talk to one API deployment."""
@@ -87,9 +113,19 @@ class ClientConfig:
     project: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    # "openai", or "azure" for an Azure OpenAI resource (api-key header). With ``api_version`` set,
+    # Azure's dated API is used (``/openai/...?api-version=...``); without it, its v1 API.
+    dialect: str = "openai"
+    api_version: str | None = None
 
     def __post_init__(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ConfigError(f"dialect must be one of {', '.join(DIALECTS)}, got {self.dialect!r}.")
+        if self.api_version is not None and self.dialect != "azure":
+            raise ConfigError("api_version only applies to Azure OpenAI: set api_type 'azure' as well.")
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.dialect == "azure":
+            object.__setattr__(self, "base_url", azure_base_url(self.base_url, dated=self.api_version is not None))
         for name in ("organization", "project"):
             # They become headers: stray spaces or line breaks (pasted into a form) would make every
             # request fail inside the HTTP library, so reject or trim them here with a clear message.
@@ -107,9 +143,15 @@ class ClientConfig:
             raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries!r}.")
 
     def auth_headers(self) -> dict[str, str]:
+        if self.dialect == "azure":
+            return {"api-key": self.api_key.reveal()}
         headers = {"Authorization": f"Bearer {self.api_key.reveal()}"}
         if self.organization:
             headers["OpenAI-Organization"] = self.organization
         if self.project:
             headers["OpenAI-Project"] = self.project
         return headers
+
+    def query_params(self) -> list[tuple[str, str]]:
+        """Parameters every request carries (Azure's dated API needs ``api-version``)."""
+        return [("api-version", self.api_version)] if self.api_version else []

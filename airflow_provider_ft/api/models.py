@@ -43,6 +43,9 @@ class JobStatus(StrEnum):
         return self.value in JobStatus._value2member_map_
 
 
+# Azure OpenAI's dated API names two early statuses differently.
+STATUS_ALIASES = {"created": "validating_files", "pending": "queued", "notRunning": "queued"}
+
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
@@ -114,7 +117,7 @@ class FineTuningJob:
             )
         return cls(
             id=str(_require(obj, "id", kind)),
-            status=JobStatus(status_raw),
+            status=JobStatus(STATUS_ALIASES.get(status_raw, status_raw)),
             model=str(_require(obj, "model", kind)),
             created_at=int(_require(obj, "created_at", kind)),
             training_file=str(_require(obj, "training_file", kind)),

@@ -71,7 +71,7 @@ def prepare(config: ClientConfig, req: ApiRequest) -> PreparedCall:
         method=req.method,
         url=config.base_url + req.path,
         headers=headers,
-        params=list(req.params),
+        params=list(req.params) + config.query_params(),
         json=req.json,
         data=data,
         files=files,

@@ -20,6 +20,7 @@ from airflow_provider_ft.api.config import (
     ApiKey,
     ClientConfig,
     ConfigError,
+    is_azure_url,
     is_loopback_host,
 )
 from airflow_provider_ft.api.errors import FineTuningApiError
@@ -77,7 +78,11 @@ def config_from_connection(conn: Any, *, timeout: float | None = None, max_retri
     try:
         raw_timeout = timeout if timeout is not None else _extra_value(extra, "timeout")
         raw_retries = max_retries if max_retries is not None else _extra_value(extra, "max_retries")
+        api_type = str(_extra_value(extra, "api_type") or "").lower()
+        dialect = "azure" if api_type in ("azure", "azure_ad") or (not api_type and is_azure_url(host)) else "openai"
         return ClientConfig(
+            dialect=dialect,
+            api_version=_extra_value(extra, "api_version") if dialect == "azure" else None,
             api_key=ApiKey(password),
             base_url=host or "",
             organization=_extra_value(extra, "organization"),
@@ -97,7 +102,8 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
     """Talk to the OpenAI fine-tuning API through an Airflow connection.
 
     :param conn_id: Connection id. Password = API key; Host = base URL (default
-        ``https://api.openai.com/v1``); extra: ``organization``, ``project``, ``timeout``, ``max_retries``.
+        ``https://api.openai.com/v1``); extra: ``organization``, ``project``, ``timeout``, ``max_retries``,
+        and for Azure OpenAI ``api_type`` ("azure") and ``api_version`` (dated API).
         Connections of the official provider's ``openai`` type work unchanged.
     :param timeout: Per-request timeout in seconds; overrides the connection's.
     :param max_retries: Retries on 408/409/429/5xx and network errors; overrides the connection's.
@@ -191,6 +197,8 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
                 widget=BS3TextFieldWidget(),
                 validators=[Optional(), NumberRange(min=1)],
             ),
+            "api_type": StringField(lazy_gettext("API type (openai or azure)"), widget=BS3TextFieldWidget()),
+            "api_version": StringField(lazy_gettext("Azure API version"), widget=BS3TextFieldWidget()),
             "max_retries": IntegerField(
                 lazy_gettext("Max retries"),
                 widget=BS3TextFieldWidget(),

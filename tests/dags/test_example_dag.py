@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from airflow_provider_ft.testing import read_asset_events, read_xcoms
 from tests.dags.conftest import ROOT, load_dag, task_states
 
@@ -128,3 +130,16 @@ def test_sweep_example_maps_one_job_per_configuration_and_picks_the_best(simulat
     best = min(all_checkpoints, key=lambda c: c.metrics["valid_loss"])
     picked = read_xcoms("example_hyperparameter_sweep", run.run_id)[("pick_best", -1, "return_value")]
     assert picked == {"checkpoint": best.fine_tuned_model_checkpoint, "valid_loss": best.metrics["valid_loss"]}
+
+
+@pytest.mark.parametrize("api_version", [None, "2024-10-21"], ids=["azure-v1", "azure-dated"])
+def test_example_dag_against_azure_openai(airflow_db: None, api_version: str | None) -> None:
+    from airflow_provider_ft.testing import api_server
+
+    with api_server(dialect="azure", azure_api_version=api_version, use_environment=False) as server:
+        dag = load_dag(ROOT / "dags" / "example_fine_tuning.py", "example_fine_tuning")
+        run = dag.test()
+        assert set(task_states(run).values()) == {"success"}
+        xcoms = read_xcoms("example_fine_tuning", run.run_id)
+        assert xcoms[("wait_for_job", -1, "fine_tuned_model")].startswith("ft:gpt-4o-mini")
+        assert len(server.simulator.state.jobs) == 1

@@ -68,7 +68,7 @@ def test_connection_form_widgets_for_airflow_2() -> None:
     from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
 
     widgets = FineTuningHook.get_connection_form_widgets()
-    assert set(widgets) == {"organization", "project", "timeout", "max_retries"}
+    assert set(widgets) == {"organization", "project", "timeout", "max_retries", "api_type", "api_version"}
     conn_fields = get_provider_info()["connection-types"][0]["conn-fields"]
     assert set(widgets) == set(conn_fields), "the 2.x form and the 3.x provider info offer the same fields"
     behaviour = FineTuningHook.get_ui_field_behaviour()
@@ -94,7 +94,7 @@ def test_airflows_providers_manager_sees_the_connection_form() -> None:
     behaviour = manager.field_behaviours["openai_fine_tuning"]
     assert behaviour["relabeling"] == {"password": "API key", "host": "Base URL"}
     widgets = {name.rsplit("__", 1)[-1] for name in manager.connection_form_widgets if "openai_fine_tuning" in name}
-    assert widgets == {"organization", "project", "timeout", "max_retries"}
+    assert widgets == {"organization", "project", "timeout", "max_retries", "api_type", "api_version"}
     hook = manager.hooks["openai_fine_tuning"]
     assert hook is not None
     assert hook.hook_class_name == "airflow_provider_ft.hooks.fine_tuning.FineTuningHook"
