@@ -142,15 +142,19 @@ def test_chaos(simulator: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.Ca
 
     still_running = [j.id for j in hook.iter_jobs() if not j.status.is_terminal]
     faults = Counter(r.fault for r in simulator.state.requests if r.fault)
-    print(
-        f"\nchaos: {RUNS} runs (seed {SEED}), {RUNS - len(failures)} clean, {jobs_total} jobs, "
+    uploads = sum(1 for f in hook.iter_files(purpose="fine-tune"))
+    summary = (
+        f"\nchaos: {RUNS} runs (seed {SEED}), {RUNS - len(failures)} clean, {jobs_total} jobs, {uploads} files, "
         f"{retried_creates} worker deaths after create, {restarts.restarts} trigger restarts, "
         f"faults injected: {dict(faults)}, "
-        f"duplicate events: {len(duplicates)}, jobs left running: {len(still_running)}"
+        f"duplicate events: {len(duplicates)}, jobs left running: {len(still_running)}\n"
     )
+    with capfd.disabled():  # the counts are the point of this test: show them even when it passes
+        print(summary)
     assert failures == []
     assert duplicates == []
     assert still_running == []
+    assert uploads <= RUNS, "a lost upload response must not lead to a second upload"
     assert restarts.restarts > 0
     assert retried_creates > 0
     assert sum(faults.values()) > 0
