@@ -23,7 +23,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .bootstrap/bin/uv)
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo bench simulator constraints clean wheel-check
+.PHONY: install test lint demo bench chaos simulator constraints clean wheel-check
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check airflow_provider_ft dags tests tools bench
 	$(VENV)/bin/ruff format --check airflow_provider_ft dags tests tools
 	$(VENV)/bin/mypy
+
+# The chaos test alone, with more runs: make chaos RUNS=200 [SEED=...]
+RUNS ?= 100
+chaos: $(STAMP)
+	FT_CHAOS_RUNS=$(RUNS) $(if $(SEED),FT_CHAOS_SEED=$(SEED)) $(VENV)/bin/python -m pytest -m chaos -q
 
 demo: $(STAMP)
 	$(VENV)/bin/python tools/demo.py
