@@ -215,19 +215,21 @@ def test_one_http_client_per_event_loop(api: Api, finished_job: FineTuningJob, m
         second = await FineTuningHook(api.conn_id).aget_client()
         assert first.transport is not second.transport
         await first.retrieve_job(finished_job.id)
-        shared = transport._loop_client()
+        shared = await transport._loop_client()
         sent: list[str] = []
-        original = shared.client.request
+        for client in shared.clients:
+            original = client.request
 
-        async def counting(*args: Any, **kwargs: Any) -> Any:
-            sent.append(str(args[1]))
-            return await original(*args, **kwargs)
+            async def counting(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                sent.append(str(args[1]))
+                return await _original(*args, **kwargs)
 
-        monkeypatch.setattr(shared.client, "request", counting)
+            monkeypatch.setattr(client, "request", counting)
         await first.retrieve_job(finished_job.id)
         await second.retrieve_job(finished_job.id)
-        assert transport._loop_client() is shared
-        return shared.client, asyncio.get_running_loop(), len(sent)
+        assert await transport._loop_client() is shared
+        assert shared.in_flight == [0] * transport.SHARDS
+        return shared, asyncio.get_running_loop(), len(sent)
 
     # Two loops alive at once, so identities cannot be recycled; each closes its own client.
     loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()

@@ -607,3 +607,31 @@ def test_async_send_retries_answers_then_returns() -> None:
     answers = [httpx.Response(503, content=_error_body()), httpx.Response(200, json={"ok": True})]
     result, awaited = _async_send(CONFIG, endpoints.list_files(), lambda request: answers.pop(0))
     assert result == {"ok": True} and len(awaited) == 1
+
+
+def test_loop_client_bounds_requests_per_pool_and_in_total() -> None:
+    """At most PER_SHARD requests per httpx pool and MAX_IN_FLIGHT in all, however many callers wait."""
+    import asyncio
+    import ssl
+
+    from airflow_provider_ft.api import transport as t
+
+    async def main() -> tuple[int, int]:
+        lc = t._LoopClient(ssl.create_default_context())
+        worst_shard = worst_total = 0
+
+        async def one() -> None:
+            nonlocal worst_shard, worst_total
+            async with lc.lease():
+                worst_shard = max(worst_shard, *lc.in_flight)
+                worst_total = max(worst_total, sum(lc.in_flight))
+                await asyncio.sleep(0.001)
+
+        await asyncio.gather(*(one() for _ in range(500)))
+        assert lc.in_flight == [0] * t.SHARDS
+        await lc.aclose()
+        return worst_shard, worst_total
+
+    worst_shard, worst_total = asyncio.run(main())
+    assert worst_shard == t.PER_SHARD
+    assert worst_total == t.MAX_IN_FLIGHT
