@@ -6,7 +6,10 @@ The hook only reads the connection and delegates; HTTP, retries, errors and pagi
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+import weakref
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -98,6 +101,22 @@ def config_from_connection(conn: Any, *, timeout: float | None = None, max_retri
         raise ConfigError(f"Connection {conn_id!r}: {err}") from None
 
 
+CONFIG_TTL = 300.0
+
+
+class _CachedConfig:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.config: ClientConfig | None = None
+        self.fetched_at = 0.0
+
+
+# Per event loop, per connection id: the settings triggers share (see FineTuningHook.aget_client).
+_async_configs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _CachedConfig]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 class FineTuningHook(BaseHook):  # type: ignore[misc]
     """Talk to the OpenAI fine-tuning API through an Airflow connection.
 
@@ -161,7 +180,26 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
         return self.client
 
     async def aget_client(self) -> AsyncFineTuningClient:
-        """The async client for triggers; the connection is looked up without blocking the loop."""
+        """The async client for triggers; the connection is looked up without blocking the loop.
+
+        Triggers on one loop share the client settings of a connection for ``CONFIG_TTL`` seconds:
+        a triggerer (re)starting a thousand waits does one connection lookup, not a thousand, and a
+        rotated key is still picked up within minutes.
+        """
+        if self.timeout is not None or self.max_retries is not None:
+            return AsyncFineTuningClient(await self._aconfig(), self.retry_policy)
+        cache = _async_configs.setdefault(asyncio.get_running_loop(), {})
+        entry = cache.get(self.conn_id)
+        if entry is None:
+            entry = cache[self.conn_id] = _CachedConfig()
+        async with entry.lock:
+            if entry.config is None or time.monotonic() - entry.fetched_at > CONFIG_TTL:
+                entry.config = await self._aconfig()
+                entry.fetched_at = time.monotonic()
+            config = entry.config
+        return AsyncFineTuningClient(config, self.retry_policy)
+
+    async def _aconfig(self) -> ClientConfig:
         try:
             conn = await aget_connection(self.conn_id)
         except Exception as err:
@@ -170,7 +208,7 @@ class FineTuningHook(BaseHook):  # type: ignore[misc]
             raise FineTuningApiError(
                 f"connection {self.conn_id!r} is not defined.", operation="looking up the connection"
             ) from None
-        return AsyncFineTuningClient(self._config(conn), self.retry_policy)
+        return self._config(conn)
 
     def test_connection(self) -> tuple[bool, str]:
         """Called by the UI's Test button: one cheap authenticated call."""

@@ -108,3 +108,38 @@ def test_test_connection_reports_failure_without_raising(monkeypatch: pytest.Mon
     )
     ok, message = FineTuningHook("ft_down").test_connection()
     assert not ok and "could not connect to http://127.0.0.1:9/v1" in message and KEY not in message
+
+
+def test_triggers_on_one_loop_share_one_connection_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A triggerer starting many waits looks the connection up once per loop (and again after the TTL)."""
+    import asyncio
+
+    from airflow_provider_ft.hooks import fine_tuning as hook_module
+
+    _set_conn(monkeypatch, "ft_shared", conn_type="openai_fine_tuning", password=KEY)
+    lookups: list[str] = []
+    original = hook_module.aget_connection
+
+    async def counting(conn_id: str) -> object:
+        lookups.append(conn_id)
+        await asyncio.sleep(0.01)  # a slow lookup: the others must wait for it, not start their own
+        return await original(conn_id)
+
+    monkeypatch.setattr(hook_module, "aget_connection", counting)
+
+    async def start_many() -> set[int]:
+        clients = await asyncio.gather(*(FineTuningHook("ft_shared").aget_client() for _ in range(200)))
+        return {id(c.config) for c in clients}
+
+    assert len(asyncio.run(start_many())) == 1
+    assert lookups == ["ft_shared"]
+    asyncio.run(start_many())  # a new loop (a new triggerer process) looks it up again
+    assert lookups == ["ft_shared", "ft_shared"]
+
+    async def after_ttl() -> None:
+        await FineTuningHook("ft_shared").aget_client()
+        monkeypatch.setattr(hook_module, "CONFIG_TTL", -1.0)
+        await FineTuningHook("ft_shared").aget_client()
+
+    asyncio.run(after_ttl())
+    assert len(lookups) == 4
