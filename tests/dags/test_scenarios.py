@@ -102,3 +102,22 @@ def test_lost_create_response_creates_exactly_one_job(simulator: Any) -> None:
     assert job.status.value == "succeeded"
     posts = [r for r in simulator.state.requests if r.method == "POST" and r.path == "/v1/fine_tuning/jobs"]
     assert len(posts) == 1, "the lost create must be found by its tags, not sent again"
+
+
+def test_sensor_in_reschedule_mode(simulator: Any, count_trigger_runs: list[str]) -> None:
+    run, states = _run("ft_sensor_reschedule")
+    assert states["wait"] == "success"
+    job = _only_job(simulator)
+    assert count_trigger_runs == []
+    assert read_xcoms("ft_sensor_reschedule", run.run_id)[("wait", -1, "fine_tuned_model")] == job.fine_tuned_model
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (ti,) = [ti for ti in run.get_task_instances(session=session) if ti.task_id == "wait"]
+        query = session.query(TaskReschedule)
+        if hasattr(TaskReschedule, "ti_id"):  # Airflow 3 keys reschedules by task instance id
+            reschedules = query.filter(TaskReschedule.ti_id == ti.id).count()
+        else:
+            reschedules = query.filter(TaskReschedule.task_id == "wait", TaskReschedule.run_id == run.run_id).count()
+    assert reschedules >= 1, "the sensor must have released its slot at least once"

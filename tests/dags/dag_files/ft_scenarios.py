@@ -133,3 +133,11 @@ with _dag("ft_chaos") as ft_chaos:
     upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN, **retry)
     create = ChaosCreate(task_id="create", model=MODEL, training_file=upload.output, **retry)
     FineTuningJobSensor(task_id="wait", job_id=create.output, poll_interval=POLL, **retry)
+
+# The sensor in reschedule mode: the worker slot is released between pokes.
+with _dag("ft_sensor_reschedule") as ft_sensor_reschedule:
+    upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN)
+    create = CreateFineTuningJobOperator(task_id="create", model=MODEL, training_file=upload.output)
+    FineTuningJobSensor(
+        task_id="wait", job_id=create.output, deferrable=False, mode="reschedule", poll_interval=POLL, poke_interval=1
+    )
