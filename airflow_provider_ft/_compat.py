@@ -76,22 +76,30 @@ def _ti_key(ti: Any) -> dict[str, Any]:
     }
 
 
+def _has_async_comms() -> bool:
+    """The triggerer's comms have ``asend``; the in-process ones of ``dag.test()`` only ``send``."""
+    from airflow.sdk.execution_time import task_runner
+
+    return hasattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "asend")
+
+
 async def aget_task_xcom(ti: Any, key: str) -> Any:
     """Read an XCom of a task instance from a trigger without blocking the event loop."""
-    if AIRFLOW_V_3:
-        return await XCom.aget_one(key=key, **_ti_key(ti))
     import asyncio
 
+    if AIRFLOW_V_3 and _has_async_comms():
+        return await XCom.aget_one(key=key, **_ti_key(ti))
+    # Airflow 2 reads the DB; dag.test()'s in-process comms are sync: either way, off the loop.
     return await asyncio.to_thread(XCom.get_one, key=key, **_ti_key(ti))
 
 
 async def aset_task_xcom(ti: Any, key: str, value: Any) -> None:
     """Write an XCom of a task instance from a trigger without blocking the event loop."""
-    if AIRFLOW_V_3:
-        await XCom.aset(key, value, **_ti_key(ti))
-        return
     import asyncio
 
+    if AIRFLOW_V_3 and _has_async_comms():
+        await XCom.aset(key, value, **_ti_key(ti))
+        return
     await asyncio.to_thread(XCom.set, key=key, value=value, **_ti_key(ti))
 
 

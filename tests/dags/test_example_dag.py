@@ -143,3 +143,44 @@ def test_example_dag_against_azure_openai(airflow_db: None, api_version: str | N
         xcoms = read_xcoms("example_fine_tuning", run.run_id)
         assert xcoms[("wait_for_job", -1, "fine_tuned_model")].startswith("ft:gpt-4o-mini")
         assert len(server.simulator.state.jobs) == 1
+
+
+def test_trigger_records_its_progress_in_the_tasks_xcom(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real XCom path (supervisor comms on Airflow 3, the DB on 2.x) that lets a restarted trigger resume.
+
+    dag.test() runs triggers without a task instance, so the test gives the trigger the real one's key."""
+    import types
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    from airflow_provider_ft.triggers.fine_tuning import PROGRESS_XCOM_KEY, FineTuningJobTrigger
+
+    original = FineTuningJobTrigger.run
+
+    def run(self: FineTuningJobTrigger) -> Any:
+        with create_session() as session:
+            dag_run = (
+                session.query(DagRun)
+                .filter(DagRun.dag_id == "example_fine_tuning", DagRun.state == "running")
+                .order_by(DagRun.id.desc())
+                .first()
+            )
+            assert dag_run is not None
+            run_id = dag_run.run_id
+        self.task_instance = types.SimpleNamespace(
+            dag_id="example_fine_tuning", task_id="wait_for_job", run_id=run_id, map_index=-1, try_number=1
+        )
+        return original(self)
+
+    monkeypatch.setattr(FineTuningJobTrigger, "run", run)
+    dag = load_dag(ROOT / "dags" / "example_fine_tuning.py", "example_fine_tuning")
+    dag_run = dag.test()
+    assert set(task_states(dag_run).values()) == {"success"}
+
+    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
+
+    (job_id,) = simulator.state.jobs
+    newest_event = next(FineTuningHook().iter_events(job_id))
+    recorded = read_xcoms("example_fine_tuning", dag_run.run_id).get(("wait_for_job", -1, PROGRESS_XCOM_KEY))
+    assert recorded == newest_event.id
