@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_ft._compat import AirflowSensorTimeout, AirflowSkipException, Context
 from airflow_provider_ft.api.errors import FineTuningApiError
 from airflow_provider_ft.events import WaitResult, describe_event, parse_wait_result, result_from_job
+from airflow_provider_ft.hook_access import UsesFineTuningHook
 
 if TYPE_CHECKING:
     import logging
 
-    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
 
 XCOM_JOB_ID = "job_id"
 XCOM_MODEL = "fine_tuned_model"
@@ -42,7 +42,7 @@ class FineTuningJobFailed(FineTuningApiError):
     """The job ended in ``failed`` (or the wait could not go on)."""
 
 
-class JobWaitMixin:
+class JobWaitMixin(UsesFineTuningHook):
     """Needs ``conn_id``, ``poll_interval``, ``cancel_on_timeout``, ``cancel_on_kill``, ``soft_fail``."""
 
     conn_id: str
@@ -53,15 +53,6 @@ class JobWaitMixin:
     log: logging.Logger
     fine_tuned_model: str | None = None
     _last_event_id: str | None = None
-
-    def hook(self) -> FineTuningHook:
-        from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
-
-        cached: FineTuningHook | None = self.__dict__.get("_ft_hook")
-        if cached is None:
-            cached = FineTuningHook(self.conn_id)
-            self.__dict__["_ft_hook"] = cached
-        return cached
 
     # --- checking ---------------------------------------------------------------------------------
 

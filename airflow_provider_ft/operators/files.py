@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_ft import DEFAULT_CONN_ID
 from airflow_provider_ft._compat import BaseOperator, Context
 from airflow_provider_ft.api.errors import FineTuningApiError
+from airflow_provider_ft.hook_access import UsesFineTuningHook
 
 if TYPE_CHECKING:
     from airflow_provider_ft.api.models import FileObject
-    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
 
 
 def read_source(path: str | os.PathLike[str]) -> tuple[str, bytes]:
@@ -34,7 +34,7 @@ def read_source(path: str | os.PathLike[str]) -> tuple[str, bytes]:
     return name, path.read_bytes()  # type: ignore[union-attr]
 
 
-class UploadFineTuningFileOperator(BaseOperator):  # type: ignore[misc]
+class UploadFineTuningFileOperator(UsesFineTuningHook, BaseOperator):  # type: ignore[misc]
     """Upload a JSONL file for fine-tuning and return its file id.
 
     The file is checked first as the service would check it (JSON per line, the chat, completion or
@@ -80,11 +80,6 @@ class UploadFineTuningFileOperator(BaseOperator):  # type: ignore[misc]
         self.processing_timeout = processing_timeout
         self.poll_interval = poll_interval
         self.uploaded_file_id: str | None = None
-
-    def hook(self) -> FineTuningHook:
-        from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
-
-        return FineTuningHook(self.conn_id)
 
     def execute(self, context: Context) -> str:
         name, content = read_source(self.file_path)

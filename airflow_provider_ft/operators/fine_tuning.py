@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_ft import DEFAULT_CONN_ID
 from airflow_provider_ft._compat import BaseOperator, Context, default_deferrable
 from airflow_provider_ft.api.errors import FineTuningApiError
+from airflow_provider_ft.hook_access import UsesFineTuningHook
 from airflow_provider_ft.identity import merge_metadata, task_instance_tags
 from airflow_provider_ft.links import FineTuningJobLink
 from airflow_provider_ft.waiting import (
@@ -23,10 +24,9 @@ STATE_STORE_KEY = "fine_tuning_job_id"
 
 if TYPE_CHECKING:  # keeps DAG parsing free of the API client
     from airflow_provider_ft.api.models import FineTuningJob
-    from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
 
 
-class _JobOperator(BaseOperator):  # type: ignore[misc]
+class _JobOperator(UsesFineTuningHook, BaseOperator):  # type: ignore[misc]
     """Shared by operators that act on an existing job id."""
 
     template_fields: Sequence[str] = ("job_id", "conn_id")
@@ -37,11 +37,6 @@ class _JobOperator(BaseOperator):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.job_id = job_id
         self.conn_id = conn_id
-
-    def hook(self) -> FineTuningHook:
-        from airflow_provider_ft.hooks.fine_tuning import FineTuningHook
-
-        return FineTuningHook(self.conn_id)
 
 
 class CreateFineTuningJobOperator(JobWaitMixin, BaseOperator):  # type: ignore[misc]
