@@ -2,8 +2,7 @@
 
 Shows the Pause/Resume/Cancel operators and how a cancelled job looks to a sensor: with
 ``soft_fail=True`` the wait is skipped instead of failed, and a final task (``all_done``) reports the
-job's last status. Runs against the real API or the simulator like ``example_fine_tuning``; on the
-real API a job can only be paused once it is running (validation takes minutes there).
+job's last status. Runs against the real API or the simulator like ``example_fine_tuning``.
 """
 
 from __future__ import annotations
@@ -43,7 +42,10 @@ with DAG(
     create = CreateFineTuningJobOperator(
         task_id="create_job", model="gpt-4o-mini-2024-07-18", training_file=upload.output, suffix="control"
     )
-    pause = PauseFineTuningJobOperator(task_id="pause_job", job_id=create.output)
+    # Waits for the job to start running (its files are validated first), then pauses it.
+    pause = PauseFineTuningJobOperator(
+        task_id="pause_job", job_id=create.output, wait_until_running=True, poll_interval=POLL_INTERVAL
+    )
     resume = ResumeFineTuningJobOperator(task_id="resume_job", job_id=create.output)
     cancel = CancelFineTuningJobOperator(task_id="cancel_job", job_id=create.output)
     wait = FineTuningJobSensor(

@@ -302,16 +302,60 @@ class CancelFineTuningJobOperator(_JobOperator):
 
 
 class PauseFineTuningJobOperator(_JobOperator):
-    """Pause a running fine-tuning job (the API answers 400 for a job that is not running).
+    """Pause a running fine-tuning job. Returns the job's status afterwards (``paused``).
 
-    Returns the job's status afterwards (``paused``).
+    The API refuses to pause a job that is not running (400). With ``wait_until_running=True`` the
+    operator first waits for the job to start (e.g. right after creating it, while its files are
+    still being validated), and fails clearly if the job ends first.
+
+    :param job_id: The job to pause (templated).
+    :param conn_id: Airflow connection id (templated).
+    :param wait_until_running: Wait for the job to be running before pausing it.
+    :param poll_interval: Seconds between checks while waiting.
+    :param wait_timeout: Seconds to wait at most for the job to start.
     """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        conn_id: str = DEFAULT_CONN_ID,
+        wait_until_running: bool = False,
+        poll_interval: float = 10.0,
+        wait_timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(job_id=job_id, conn_id=conn_id, **kwargs)
+        self.wait_until_running = wait_until_running
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
 
     def execute(self, context: Context) -> str:
         context["ti"].xcom_push(key=XCOM_JOB_ID, value=self.job_id)
+        if self.wait_until_running:
+            self._wait_until_running()
         job = self.hook().pause_job(self.job_id)
         self.log.info("Paused fine-tuning job %s (status now %s)", job.id, job.status.value)
         return job.status.value
+
+    def _wait_until_running(self) -> None:
+        deadline = time.monotonic() + self.wait_timeout
+        while True:
+            job = self.hook().retrieve_job(self.job_id)
+            if job.status.value == "running":
+                return
+            if job.status.is_terminal:
+                raise FineTuningApiError(
+                    f"fine-tuning job {job.id} ended ({job.status.value}) before it could be paused",
+                    operation=f"pause fine-tuning job {job.id}",
+                )
+            if time.monotonic() >= deadline:
+                raise FineTuningApiError(
+                    f"fine-tuning job {job.id} was still {job.status.value} after {self.wait_timeout:g}s",
+                    operation=f"pause fine-tuning job {job.id}",
+                )
+            self.log.info("Fine-tuning job %s is %s; waiting for it to run before pausing", job.id, job.status.value)
+            time.sleep(self.poll_interval)
 
 
 class ResumeFineTuningJobOperator(_JobOperator):

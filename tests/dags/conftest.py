@@ -42,7 +42,9 @@ def api(airflow_db: None) -> Iterator[Any]:
     """The API server for the default connection: the simulator unless FT_BASE_URL/FT_API_KEY name one."""
     from airflow_provider_ft.testing import api_server
 
-    with api_server(seconds_per_step=0.01) as server:
+    # Jobs last ~2 s: long enough that a sensor started right after the create call always finds the
+    # job running (and defers), short enough to keep the suite fast.
+    with api_server(seconds_per_step=0.03) as server:
         yield server
 
 

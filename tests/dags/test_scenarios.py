@@ -29,7 +29,7 @@ def test_failed_job_fails_the_sensor(simulator: Any, count_trigger_runs: list[st
     assert states == {"upload": "success", "create": "success", "wait": "failed"}
     job = _only_job(simulator)
     assert job.status.value == "failed"
-    assert count_trigger_runs == [job.id]
+    assert count_trigger_runs in ([], [job.id]), "deferred (or found the job already failed), never twice"
     assert str(getattr(run.state, "value", run.state)) == "failed"
 
 

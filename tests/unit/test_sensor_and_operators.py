@@ -393,3 +393,17 @@ def test_stored_job_that_failed_is_not_reused(hook: FakeHook) -> None:
     hook.api = ScriptedApi([job("failed", "ftjob-stored")])
     store = FakeStore(fine_tuning_job_id="ftjob-stored")
     assert _create().execute({"ti": FakeTI(), "task_state_store": store}) == "ftjob-new1"
+
+
+def test_pause_can_wait_for_the_job_to_run(hook: FakeHook) -> None:
+    hook.api = ScriptedApi([job("validating_files"), job("queued"), job("running")])
+    op = PauseFineTuningJobOperator(task_id="p", job_id="ftjob-1", wait_until_running=True, poll_interval=0)
+    assert op.execute(_context()) == "paused"
+    assert hook.api.polls == 3
+
+
+def test_pause_wait_fails_clearly_when_the_job_ends_first(hook: FakeHook) -> None:
+    hook.api = ScriptedApi([job("validating_files"), job("failed")])
+    op = PauseFineTuningJobOperator(task_id="p", job_id="ftjob-1", wait_until_running=True, poll_interval=0)
+    with pytest.raises(FineTuningApiError, match=r"ended \(failed\) before it could be paused"):
+        op.execute(_context())
