@@ -56,7 +56,9 @@ for soft_fail in (False, True):
 with _dag("ft_wait_times_out") as ft_wait_times_out:
     upload = UploadFineTuningFileOperator(task_id="upload", file_path=TRAIN)
     create = CreateFineTuningJobOperator(task_id="create", model=MODEL, training_file=upload.output)
-    pause = PauseFineTuningJobOperator(task_id="pause", job_id=create.output)
+    pause = PauseFineTuningJobOperator(
+        task_id="pause", job_id=create.output, wait_until_running=True, poll_interval=POLL
+    )
     wait = FineTuningJobSensor(
         task_id="wait", job_id=create.output, poll_interval=POLL, timeout=3, cancel_on_timeout=True
     )
