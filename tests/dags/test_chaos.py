@@ -118,6 +118,7 @@ def test_chaos(simulator: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.Ca
     duplicates: list[str] = []
     jobs_total = 0
     retried_creates = 0
+    events_logged = 0
     for n in range(RUNS):
         capfd.readouterr()
         # The first run always loses its worker after the create call; then about a third do.
@@ -137,8 +138,7 @@ def test_chaos(simulator: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.Ca
             failures.append(f"run {n}: {len(jobs)} jobs")
         counts = Counter(EVENT_LINE.findall(output))
         duplicates += [f"run {n}: {key} logged {c} times" for key, c in counts.items() if c > 1]
-        if not counts:
-            failures.append(f"run {n}: no job events were logged")
+        events_logged += sum(counts.values())
 
     still_running = [j.id for j in hook.iter_jobs() if not j.status.is_terminal]
     faults = Counter(r.fault for r in simulator.state.requests if r.fault)
@@ -146,7 +146,7 @@ def test_chaos(simulator: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.Ca
     summary = (
         f"\nchaos: {RUNS} runs (seed {SEED}), {RUNS - len(failures)} clean, {jobs_total} jobs, {uploads} files, "
         f"{retried_creates} worker deaths after create, {restarts.restarts} trigger restarts, "
-        f"faults injected: {dict(faults)}, "
+        f"faults injected: {dict(faults)}, events logged: {events_logged}, "
         f"duplicate events: {len(duplicates)}, jobs left running: {len(still_running)}\n"
     )
     with capfd.disabled():  # the counts are the point of this test: show them even when it passes
@@ -154,6 +154,7 @@ def test_chaos(simulator: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.Ca
     assert failures == []
     assert duplicates == []
     assert still_running == []
+    assert events_logged > RUNS, "the captured logs must hold the job events (else duplicates go unseen)"
     assert uploads <= RUNS, "a lost upload response must not lead to a second upload"
     assert restarts.restarts > 0
     assert retried_creates > 0
